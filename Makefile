@@ -1,0 +1,33 @@
+# kioskd — the two commands a newcomer needs: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test lint deps venv clean
+
+deps:
+	@sh tools/install-system-deps.sh
+
+$(STAMP): setup.cfg pyproject.toml | deps
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install -q --upgrade pip
+	@$(PY) -m pip install -q -e '.[test]'
+	@touch $(STAMP)
+
+venv: deps $(STAMP)
+
+# Opens the simulated kiosk in a window; without a display, runs the scripted tour
+# headless, writes a screenshot per step and exits 0.
+demo: venv
+	$(PY) -m kioskd.demo --config config/sim.toml --data-dir var/demo
+
+lint: venv
+	$(VENV)/bin/ruff check kioskd tests tools
+
+test: venv
+	$(VENV)/bin/ruff check kioskd tests tools
+	$(PY) -m pytest -q -p no:cacheprovider
+
+clean:
+	rm -rf $(VENV) var build *.egg-info

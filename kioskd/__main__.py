@@ -1,0 +1,5 @@
+import sys
+
+from kioskd.cli import main
+
+sys.exit(main())

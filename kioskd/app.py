@@ -1,0 +1,184 @@
+"""The composition root: config → store → drivers → flows → UI, built in one place.
+
+Nothing else constructs drivers or picks implementations; there are no module-level singletons.
+A reader or camera that fails to start is disabled with a visible status while the kiosk runs on;
+the lock bank is essential, so its failure stops the start.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kioskd.catalogue import seed_catalogue
+from kioskd.clock import Clock, SystemClock
+from kioskd.config import Config
+from kioskd.daemon import Kiosk
+from kioskd.drivers.locks import GpioLockBank, LockElectrics, LockWiring, SimLockBank, real_pin_factory
+from kioskd.drivers.speech import RecordingSpeaker
+from kioskd.events import DeviceStatus
+from kioskd.flows.lockout import LockoutPolicy
+from kioskd.flows.pickup import PickupFlow, PickupSettings
+from kioskd.identify import Identifier
+from kioskd.journal import recover_after_restart
+from kioskd.runner import EffectRunner
+from kioskd.secrets import load_or_create_key
+from kioskd.store import Store
+from kioskd.tokens import public_key_from_raw
+
+log = logging.getLogger(__name__)
+
+
+class StartupError(Exception):
+    pass
+
+
+@dataclass
+class Parts:
+    """Everything the composition root built, so the harness and the CLI can reach the drivers."""
+
+    config: Config
+    data_dir: Path
+    key: bytes
+    store: Store
+    kiosk: Kiosk
+    lock_bank: object
+    screen: object
+    speaker: RecordingSpeaker
+    camera: object | None = None
+    tag_reader: object | None = None
+    recovered: list[str] = field(default_factory=list)
+
+    def close(self) -> None:
+        for driver in (self.camera, self.tag_reader):
+            if driver is not None:
+                driver.stop()
+        self.lock_bank.close()
+        self.screen.close()
+        self.store.close()
+
+
+def resolve_data_dir(config: Config, override: str | Path | None) -> Path:
+    if override is not None:
+        return Path(override).resolve()
+    if config.kiosk.data_dir is None:
+        raise StartupError(f"{config.path}: kiosk.data_dir: required (or pass --data-dir)")
+    return config.kiosk.data_dir
+
+
+def pickup_settings(config: Config) -> PickupSettings:
+    p = config.pickup
+    return PickupSettings(
+        default_language=config.kiosk.default_language, languages=config.kiosk.languages,
+        pin_length=config.identification.pin_length, reopen_grace_seconds=p.reopen_grace_seconds,
+        max_reopens=p.max_reopens, door_open_timeout_seconds=p.door_open_timeout_seconds,
+        door_close_reminder_seconds=p.door_close_reminder_seconds,
+        door_left_open_alarm_seconds=p.door_left_open_alarm_seconds, inactivity_seconds=p.inactivity_seconds,
+        timeout_warning_seconds=p.timeout_warning_seconds)
+
+
+def _sync_lockers(store: Store, config: Config) -> None:
+    with store.transaction() as conn:
+        for spec in config.lockers:
+            conn.execute(
+                "INSERT INTO lockers (number, size, row, col) VALUES (?, ?, ?, ?) ON CONFLICT(number)"
+                " DO UPDATE SET size = excluded.size, row = excluded.row, col = excluded.col",
+                (spec.number, spec.size, spec.row, spec.column))
+
+
+def _lock_bank(config: Config, post, sim_pin_factory=None) -> object:
+    c = config.locks
+    electrics = LockElectrics(c.pulse_seconds, c.relay_active_high, c.door_closed_level, c.door_pull_up,
+                              c.door_bounce_seconds or None)
+    if c.driver == "sim":
+        lockers = {s.number: (LockWiring(s.relay, s.door) if s.relay and s.door else None) for s in config.lockers}
+        return SimLockBank(lockers, post, electrics=electrics, pin_factory=sim_pin_factory)
+    wiring = {s.number: LockWiring(s.relay, s.door) for s in config.lockers}
+    return GpioLockBank(wiring, post, pin_factory=real_pin_factory(), electrics=electrics)
+
+
+def _camera(config: Config, post) -> object | None:
+    c = config.camera
+    if c.driver == "none":
+        return None
+    from kioskd.drivers import camera
+
+    if c.driver == "sim":
+        return camera.SimCamera(post, width=c.width, height=c.height)
+
+    def open_source():
+        return camera.OpenCvFrameSource(c.device, width=c.width, height=c.height)
+
+    return camera.QrScanner(open_source(), post, fps=c.fps, reopen=open_source)
+
+
+def _tag_reader(config: Config, post) -> object | None:
+    c = config.rfid
+    if c.driver == "none":
+        return None
+    from kioskd.drivers import rfid
+
+    if c.driver == "sim":
+        return rfid.SimTagReader(post, hold_seconds=c.hold_seconds)
+    return rfid.SerialTagReader(c.port, post, baudrate=c.baudrate, hold_seconds=c.hold_seconds)
+
+
+def _start_optional(name: str, driver, kiosk: Kiosk) -> object | None:
+    """A reader that cannot start is disabled with a visible status; the kiosk serves without it."""
+    if driver is None:
+        return None
+    try:
+        driver.start()
+    except (OSError, RuntimeError, ValueError) as exc:
+        log.warning("%s disabled: %s", name, exc)
+        kiosk.devices[name] = DeviceStatus(name, False, str(exc))
+        return None
+    kiosk.devices[name] = DeviceStatus(name, True)
+    return driver
+
+
+def build(config: Config, *, data_dir: str | Path | None = None, clock: Clock | None = None,
+          panel=None, sim_pin_factory=None) -> Parts:
+    from kioskd.ui.screens import Layout
+    from kioskd.ui.touchscreen import TouchScreen
+
+    clock = clock or SystemClock()
+    directory = resolve_data_dir(config, data_dir)
+    key = load_or_create_key(config.kiosk.key_file or directory / "kiosk.key")
+    store = Store(directory / "kioskd.db")
+    try:
+        store.bind_to_kiosk(config.kiosk.id)
+        seed_catalogue(store)
+        _sync_lockers(store, config)
+        layout = Layout(width=config.ui.width, height=config.ui.height,
+                        lockers=tuple((s.number, s.row, s.column, s.size) for s in config.lockers),
+                        languages=config.kiosk.languages, contact=config.kiosk.contact)
+        screen = TouchScreen(layout, fullscreen=config.ui.fullscreen, panel=panel, title=config.kiosk.name)
+    except BaseException:
+        store.close()
+        raise
+    kiosk = Kiosk(clock=clock, store=store, flow=PickupFlow(pickup_settings(config)), screen=screen,
+                  poll_seconds=config.ui.input_poll_ms / 1000)
+    lock_bank = _lock_bank(config, kiosk.post, sim_pin_factory)  # every relay is created off
+    recovered = recover_after_restart(store, clock.time())
+    for note in recovered:
+        log.warning("recovered after restart: %s", note)
+    lo = config.lockout
+    identifier = Identifier(store, key=key, public_key=public_key_from_raw(config.identification.public_key_bytes()),
+                            kiosk_id=config.kiosk.id,
+                            lockout=LockoutPolicy(lo.free_attempts, lo.base_seconds, lo.max_seconds,
+                                                  lo.reset_after_seconds))
+    speaker = RecordingSpeaker()
+    kiosk.attach(EffectRunner(store=store, identifier=identifier, lock_bank=lock_bank, screen=screen,
+                              speaker=speaker, clock=clock, timers=kiosk.timers, language=lambda: screen.language))
+    camera = _start_optional("camera", _camera(config, kiosk.post), kiosk)
+    tag_reader = _start_optional("rfid", _tag_reader(config, kiosk.post), kiosk)
+    kiosk.start(qr_available=camera is not None)
+    return Parts(config, directory, key, store, kiosk, lock_bank, screen, speaker, camera, tag_reader, recovered)
+
+
+def headless() -> bool:
+    return os.environ.get("SDL_VIDEODRIVER") in ("dummy", "offscreen") or not (
+        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))

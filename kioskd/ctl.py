@@ -1,0 +1,136 @@
+"""``kioskctl``: the staff and technician command line.
+
+``load`` applies a change file through the same code as the sync feed; ``token`` mints a QR token
+with a private key the kiosk itself never holds; ``keygen`` makes such a key pair for a test bench.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from kioskd import tokens
+from kioskd.app import StartupError, resolve_data_dir
+from kioskd.catalogue import seed_catalogue
+from kioskd.changes import ChangeError, apply_changes
+from kioskd.config import ConfigError, load_config
+from kioskd.secrets import KeyFileError, load_or_create_key
+from kioskd.store import Store, StoreError
+
+
+def _open(args) -> tuple:
+    config = load_config(args.config)
+    directory = resolve_data_dir(config, args.data_dir)
+    store = Store(directory / "kioskd.db")
+    store.bind_to_kiosk(config.kiosk.id)
+    seed_catalogue(store)
+    with store.transaction() as conn:
+        for spec in config.lockers:
+            conn.execute("INSERT OR IGNORE INTO lockers (number, size, row, col) VALUES (?, ?, ?, ?)",
+                         (spec.number, spec.size, spec.row, spec.column))
+    key = load_or_create_key(config.kiosk.key_file or directory / "kiosk.key")
+    return config, store, key
+
+
+def cmd_load(args) -> int:
+    path = Path(args.file)
+    try:
+        changes = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        print(f"{path}: cannot read: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    except json.JSONDecodeError as exc:
+        print(f"{path}: invalid JSON: line {exc.lineno} column {exc.colno}: {exc.msg}", file=sys.stderr)
+        return 1
+    config, store, key = _open(args)
+    try:
+        result = apply_changes(store, changes, key=key, pin_length=config.identification.pin_length,
+                               now=time.time(), source=f"kioskctl:{path.name}")
+    except ChangeError as exc:
+        for problem in exc.problems:
+            print(f"{path}: {problem}", file=sys.stderr)
+        print(f"{path}: nothing applied", file=sys.stderr)
+        return 1
+    finally:
+        store.close()
+    summary = ", ".join(f"{count} {kind}" for kind, count in sorted(result.counts.items())) or "nothing"
+    print(f"{path}: applied {summary}")
+    return 0
+
+
+def cmd_token(args) -> int:
+    kiosk_id = args.kiosk or load_config(args.config).kiosk.id
+    key = tokens.load_private_key(args.key)
+    expires = time.time() + args.valid_hours * 3600
+    print(tokens.mint(key, args.reservation, kiosk_id, expires))
+    return 0
+
+
+def cmd_keygen(args) -> int:
+    key = Ed25519PrivateKey.generate()
+    out = Path(args.out)
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption())
+    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(pem)
+    print(f"private key written to {out} (keep it at the town hall)")
+    print(f"qr_public_key = \"{base64.b64encode(tokens.raw_public_key(key)).decode()}\"")
+    return 0
+
+
+def cmd_outbox(args) -> int:
+    _config, store, _key = _open(args)
+    try:
+        for event in store.outbox(pending_only=not args.all):
+            print(json.dumps(event, sort_keys=True))
+    finally:
+        store.close()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="kioskctl", description="Staff and technician tools for kioskd.")
+    parser.add_argument("--config", default="/etc/kioskd/kioskd.toml", help="the kiosk's TOML configuration")
+    parser.add_argument("--data-dir", help="the kiosk's data directory (overrides kiosk.data_dir)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    load = sub.add_parser("load", help="apply a JSON list of changes atomically (docs/changes.md)")
+    load.add_argument("file")
+    load.set_defaults(func=cmd_load)
+    token = sub.add_parser("token", help="mint a signed QR token for a reservation")
+    token.add_argument("--key", required=True, help="the town hall's Ed25519 private key (PEM)")
+    token.add_argument("--kiosk", help="kiosk id (default: the config's kiosk.id)")
+    token.add_argument("--valid-hours", type=float, default=24 * 14)
+    token.add_argument("reservation")
+    token.set_defaults(func=cmd_token)
+    keygen = sub.add_parser("keygen", help="make an Ed25519 key pair for QR tokens")
+    keygen.add_argument("--out", required=True, help="where to write the private key (PEM, mode 0600)")
+    keygen.set_defaults(func=cmd_keygen)
+    outbox = sub.add_parser("outbox", help="print events waiting for the town hall, one JSON per line")
+    outbox.add_argument("--all", action="store_true", help="include events already sent")
+    outbox.set_defaults(func=cmd_outbox)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    except (StartupError, StoreError, KeyFileError, ValueError, OSError) as exc:
+        print(f"kioskctl: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,148 @@
+"""The main loop: one thread owns the screen, the flows and the writing database connection.
+
+Drivers post events into one queue from their own threads. The loop takes one event at a time,
+lets the shell journal what must be journaled (door sensors), hands the event to the flow, runs
+the flow's effects and feeds their results back to the flow before the next outside event
+(run to completion). It sleeps until an event arrives, a timer is due or input must be polled.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import sqlite3
+import threading
+from collections import deque
+from collections.abc import Callable
+
+from kioskd import journal
+from kioskd.clock import Clock
+from kioskd.events import DeviceStatus, DoorClosed, DoorOpened, TimerFired
+from kioskd.flows.pickup import PickupFlow, PickupState
+from kioskd.runner import EffectRunner, Timers
+from kioskd.store import Store
+
+log = logging.getLogger(__name__)
+
+
+class Quit(Exception):
+    pass
+
+
+class Kiosk:
+    def __init__(self, *, clock: Clock, store: Store, flow: PickupFlow, screen, poll_seconds: float = 0.02) -> None:
+        self.clock = clock
+        self.store = store
+        self.flow = flow
+        self.screen = screen
+        self.timers = Timers()
+        self.poll_seconds = poll_seconds
+        self.devices: dict[str, DeviceStatus] = {}
+        self.state: PickupState | None = None
+        self.runner: EffectRunner | None = None
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self.events_handled = 0
+        # the simulator's hardware panel sees input first (its clicks are not a citizen's taps)
+        self.input_hook: Callable[[object], bool] | None = None
+
+    def post(self, event: object) -> None:
+        """Thread-safe: the only way a driver talks to the kiosk."""
+        self._queue.put(event)
+
+    def attach(self, runner: EffectRunner) -> None:
+        self.runner = runner
+
+    def start(self, qr_available: bool) -> None:
+        self.state, effects = self.flow.start(qr_available)
+        self._run_effects(effects)
+
+    # ---- one event, to completion ----------------------------------------------------------------
+
+    def dispatch(self, event: object) -> None:
+        self.events_handled += 1
+        self._journal(event)
+        pending = deque([event])
+        while pending:
+            current = pending.popleft()
+            self.state, effects = self.flow.step(self.state, current, self.clock.time())
+            pending.extend(self._run_effects(effects))
+
+    def _run_effects(self, effects: list) -> list:
+        return self.runner.run(effects) if effects else []
+
+    def _journal(self, event: object) -> None:
+        if isinstance(event, DoorOpened | DoorClosed):
+            try:
+                record = journal.record_door_event(self.store, event.locker, isinstance(event, DoorOpened),
+                                                   self.clock.time())
+            except sqlite3.Error:
+                log.exception("could not journal a door event on locker %s", event.locker)
+                return
+            if record.forced:
+                log.warning("locker %s opened without a release: alarm", event.locker)
+        elif isinstance(event, DeviceStatus):
+            self.devices[event.device] = event
+            log.log(logging.INFO if event.ok else logging.WARNING, "device %s %s %s", event.device,
+                    "up" if event.ok else "down", event.detail)
+
+    # ---- the loop --------------------------------------------------------------------------------
+
+    def fire_due_timers(self) -> int:
+        fired = 0
+        while (name := self.timers.pop_due(self.clock.time())) is not None:
+            self.dispatch(TimerFired(name))
+            fired += 1
+        return fired
+
+    def process_pending(self) -> int:
+        """Handle everything already waiting (input, driver events, due timers) without blocking."""
+        handled = 0
+        while True:
+            progress = 0
+            for event in self.screen.poll():
+                self._handle_input(event)
+                progress += 1
+            while True:
+                try:
+                    event = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                self.dispatch(event)
+                progress += 1
+            progress += self.fire_due_timers()
+            if not progress:
+                break
+            handled += progress
+        self.screen.render_if_dirty()
+        return handled
+
+    def _handle_input(self, event: object) -> None:
+        if type(event).__name__ == "Quit":
+            raise Quit()
+        if self.input_hook is not None and self.input_hook(event):
+            return
+        self.dispatch(event)
+
+    def seconds_until_next_timer(self) -> float | None:
+        deadline = self.timers.next_deadline()
+        return None if deadline is None else max(0.0, deadline - self.clock.time())
+
+    def run(self, stop: threading.Event, *, on_tick: Callable[[], None] | None = None) -> None:
+        """Production loop: sleep on the queue until an event, a timer, or the next input poll."""
+        while not stop.is_set():
+            timeout = self.poll_seconds
+            until_timer = self.seconds_until_next_timer()
+            if until_timer is not None:
+                timeout = min(timeout, until_timer)
+            try:
+                event = self._queue.get(timeout=timeout)
+            except queue.Empty:
+                pass
+            else:
+                self.dispatch(event)
+            try:
+                self.process_pending()
+            except Quit:
+                stop.set()
+            if on_tick is not None:
+                on_tick()

@@ -1,0 +1,113 @@
+"""Effects: plain values a flow returns; the effect runner carries them out.
+
+A flow never touches a device, the screen or the database. It says what should happen, in order,
+and the runner does it. Effects that need an answer (``VerifyPin``, ``ReleaseLocker``) make the
+runner hand a result event back to the flow before any outside event is processed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+
+def _frozen(params: Mapping | None) -> Mapping:
+    return MappingProxyType(dict(params or {}))
+
+
+@dataclass(frozen=True)
+class Show:
+    screen: str
+    params: Mapping = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "params", _frozen(self.params))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Show) and (self.screen, dict(self.params)) == (other.screen, dict(other.params))
+
+    def __hash__(self) -> int:
+        return hash((self.screen, tuple(sorted(self.params.items()))))
+
+
+@dataclass(frozen=True)
+class SetLanguage:
+    lang: str
+
+
+@dataclass(frozen=True)
+class Say:
+    """A spoken prompt by name (the speech issue gives these a voice; PIN digits are never said)."""
+
+    prompt: str
+
+
+@dataclass(frozen=True)
+class StartTimer:
+    """Start (or restart) the named timer; it fires once as ``TimerFired(name)``."""
+
+    name: str
+    seconds: float
+
+
+@dataclass(frozen=True)
+class CancelTimer:
+    name: str
+
+
+@dataclass(frozen=True)
+class CancelAllTimers:
+    pass
+
+
+@dataclass(frozen=True)
+class VerifyPin:
+    """Look the code up; answers ``Identified`` or ``IdentificationFailed`` (counting the failure)."""
+
+    code: str
+
+
+@dataclass(frozen=True)
+class VerifyQr:
+    text: str
+
+
+@dataclass(frozen=True)
+class ReleaseLocker:
+    """Journal the release (and spend the QR token) in one transaction, then pulse the relay.
+
+    Answers ``ReleaseStarted`` or ``ReleaseRefused``.
+    """
+
+    reservation_id: str
+    locker: int
+    reason: str  # "pickup", "retry" or "reopen"
+    method: str
+    token_id: str | None = None
+
+
+@dataclass(frozen=True)
+class RecordCollected:
+    """The reservation is collected: status change and outbox event in one transaction."""
+
+    reservation_id: str
+    release_id: int
+    door_left_open: bool = False
+
+
+@dataclass(frozen=True)
+class RecordReleaseOutcome:
+    """Close a release's journal row: ``closed``, ``unopened`` or ``left_open``."""
+
+    release_id: int
+    outcome: str
+
+
+@dataclass(frozen=True)
+class RaiseAlarm:
+    """An alarm for the town hall: an outbox event and an audit line."""
+
+    kind: str  # door_not_opened, door_left_open, door_forced
+    locker: int
+    reservation_id: str | None = None

@@ -1,0 +1,114 @@
+"""Events: plain values posted to the main loop's one queue.
+
+Drivers (camera, serial, GPIO, touch) run in their own threads and only ever create these values
+and hand them to a ``post`` callable; they never call into flows or the UI. The effect runner posts
+result events (``Identified``, ``ReleaseStarted``...) that the loop hands back to the flow before
+the next outside event, so a flow runs to completion.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+class Post(Protocol):
+    """What drivers get instead of a reference to the loop: a thread-safe way to hand in an event."""
+
+    def __call__(self, event: object) -> None: ...
+
+
+# ---- from the outside world -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Tap:
+    """A touch on an on-screen button (or the same action from a key): ``pickup``, ``digit:4``, ``lang:fr``."""
+
+    action: str
+
+
+@dataclass(frozen=True)
+class QrScanned:
+    """A QR code's text decoded from a camera frame (duplicates of a code held still are suppressed)."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class TagRead:
+    """An RFID tag id (upper-case hex) read from a valid reader frame."""
+
+    tag: str
+
+
+@dataclass(frozen=True)
+class DoorOpened:
+    locker: int
+
+
+@dataclass(frozen=True)
+class DoorClosed:
+    locker: int
+
+
+@dataclass(frozen=True)
+class TimerFired:
+    name: str
+
+
+@dataclass(frozen=True)
+class DeviceStatus:
+    """A driver reports it went up or down (reader unplugged, camera lost); the kiosk keeps running."""
+
+    device: str
+    ok: bool
+    detail: str = ""
+
+
+# ---- results the effect runner hands back to the flow ------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReservationView:
+    """What a flow may know about a reservation: no credentials, no personal data."""
+
+    id: str
+    product: str
+    status: str
+    locker: int | None
+    expires_at: float | None
+    identification: str  # "code" or "strong", from the catalogue
+
+
+@dataclass(frozen=True)
+class Identified:
+    reservation: ReservationView
+    method: str  # "pin" or "qr"
+    token_id: str | None = None  # the QR token's one-time id, spent with the release
+
+
+@dataclass(frozen=True)
+class IdentificationFailed:
+    method: str
+    reason: str  # unknown_code, locked_out, forged, wrong_kiosk, token_expired, replayed, malformed
+    locked_until: float | None = None
+
+
+@dataclass(frozen=True)
+class ReleaseStarted:
+    release_id: int
+    locker: int
+
+
+@dataclass(frozen=True)
+class ReleaseRefused:
+    reason: str  # not_ready, replayed, locker_out_of_service, ...
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """A business change committed (e.g. collected); carries the outbox event ids created with it."""
+
+    what: str
+    event_ids: tuple[str, ...] = field(default=())

@@ -1,0 +1,362 @@
+"""The citizen's pickup session as a pure state machine.
+
+``PickupFlow.step(state, event, now) -> (state, effects)``: no I/O, no clock reads, no globals.
+Transitions are a table of (phase, event type) → handler; what the screen shows is derived from
+the state after every step, so a handler only says what changed and the screen can never disagree
+with the state.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from enum import Enum
+
+from kioskd import effects as fx
+from kioskd.events import (
+    DeviceStatus,
+    DoorClosed,
+    DoorOpened,
+    IdentificationFailed,
+    Identified,
+    QrScanned,
+    ReleaseRefused,
+    ReleaseStarted,
+    Tap,
+    TimerFired,
+)
+
+
+class Phase(Enum):
+    ATTRACT = "attract"
+    METHOD = "method"
+    PIN = "pin"
+    SCAN = "scan"
+    CHECKING = "checking"
+    RELEASING = "releasing"
+    WAIT_OPEN = "wait_open"
+    WAIT_CLOSE = "wait_close"
+    THANKS = "thanks"
+    ERROR = "error"
+    RETURN_INFO = "return_info"
+
+
+# phases where a citizen is expected to act, so silence means they walked away
+IDLE_TIMED = {Phase.METHOD, Phase.PIN, Phase.SCAN, Phase.ERROR, Phase.RETURN_INFO}
+ACCEPTS_QR = {Phase.ATTRACT, Phase.METHOD, Phase.PIN, Phase.SCAN}
+DOOR_PHASES = {Phase.RELEASING, Phase.WAIT_OPEN, Phase.WAIT_CLOSE}
+
+INACTIVITY, WARNING = "inactivity", "warning"
+DOOR_OPEN, CLOSE_REMINDER, DOOR_ALARM, REOPEN_GRACE = "door_open", "close_reminder", "door_alarm", "reopen_grace"
+
+
+@dataclass(frozen=True)
+class PickupSettings:
+    default_language: str = "nl"
+    languages: tuple[str, ...] = ("nl", "fr", "en")
+    pin_length: int = 8
+    reopen_grace_seconds: float = 60
+    max_reopens: int = 2
+    door_open_timeout_seconds: float = 20
+    door_close_reminder_seconds: float = 30
+    door_left_open_alarm_seconds: float = 120
+    inactivity_seconds: float = 45
+    timeout_warning_seconds: float = 15
+
+
+@dataclass(frozen=True)
+class PickupState:
+    phase: Phase = Phase.ATTRACT
+    lang: str = "nl"
+    overlay: str | None = None  # "help" or "timeout", shown above the phase's own screen
+    qr_available: bool = True
+    code: str = ""  # PIN digits typed so far; never shown or spoken, only counted
+    method: str | None = None
+    reservation_id: str | None = None
+    locker: int | None = None
+    release_id: int | None = None
+    retried: bool = False
+    reopens: int = 0
+    collected: bool = False
+    reminder: bool = False
+    error: str | None = None
+    locked_seconds: int | None = None
+
+
+Result = tuple[PickupState, list]
+Handler = Callable[["PickupFlow", PickupState, object, float], Result]
+
+
+class PickupFlow:
+    def __init__(self, settings: PickupSettings) -> None:
+        self.settings = settings
+
+    # ---- entry points ----------------------------------------------------------------------------
+
+    def start(self, qr_available: bool = True) -> Result:
+        state = PickupState(lang=self.settings.default_language, qr_available=qr_available)
+        return state, [fx.SetLanguage(state.lang), self.view(state), fx.Say("attract")]
+
+    def step(self, state: PickupState, event: object, now: float) -> Result:
+        handler = self._handler_for(state, event)
+        if handler is None:
+            return state, []
+        new, effects = handler(self, state, event, now)
+        if isinstance(event, Tap) and new.phase in IDLE_TIMED and new.overlay != "timeout":
+            effects.append(fx.StartTimer(INACTIVITY, self.settings.inactivity_seconds))
+        before, after = self.view(state), self.view(new)
+        if new.lang != state.lang:
+            effects.append(fx.SetLanguage(new.lang))
+        if after != before or new.lang != state.lang:
+            effects.append(after)
+            if after.screen != before.screen or new.lang != state.lang:
+                effects.append(fx.Say(after.screen))
+        return new, effects
+
+    def _handler_for(self, state: PickupState, event: object) -> Handler | None:
+        if isinstance(event, Tap) and event.action.startswith("lang:"):
+            return PickupFlow._on_language
+        if isinstance(event, DeviceStatus):
+            return PickupFlow._on_device
+        if state.overlay is not None and isinstance(event, Tap):
+            return OVERLAY_TAPS.get(state.overlay)
+        if isinstance(event, TimerFired) and event.name in (INACTIVITY, WARNING):
+            return PickupFlow._on_idle_timer
+        if isinstance(event, Tap) and event.action == "help" and state.phase is not Phase.CHECKING:
+            return PickupFlow._open_help
+        return TABLE.get((state.phase, type(event)))
+
+    # ---- what the screen shows -------------------------------------------------------------------
+
+    def view(self, s: PickupState) -> fx.Show:
+        if s.overlay == "help":
+            return fx.Show("help", {"reason": s.error, "locker": s.locker})
+        if s.overlay == "timeout":
+            return fx.Show("timeout", {"seconds": int(self.settings.timeout_warning_seconds)})
+        p = s.phase
+        if p in (Phase.ATTRACT, Phase.METHOD):
+            return fx.Show(p.value, {"qr_available": s.qr_available})
+        if p is Phase.PIN:
+            return fx.Show("pin", {"entered": len(s.code), "length": self.settings.pin_length})
+        if p is Phase.SCAN:
+            return fx.Show("scan", {})
+        if p in (Phase.CHECKING, Phase.RELEASING):
+            return fx.Show("checking", {})
+        if p is Phase.WAIT_OPEN:
+            return fx.Show("locker_open", {"locker": s.locker, "retry": s.retried})
+        if p is Phase.WAIT_CLOSE:
+            return fx.Show("close_door", {"locker": s.locker, "reminder": s.reminder})
+        if p is Phase.THANKS:
+            return fx.Show("thanks", {"locker": s.locker, "can_reopen": s.reopens < self.settings.max_reopens,
+                                      "reopen_seconds": int(self.settings.reopen_grace_seconds)})
+        if p is Phase.ERROR:
+            return fx.Show("error", {"reason": s.error, "locked_seconds": s.locked_seconds, "locker": s.locker})
+        return fx.Show("return_info", {})
+
+    # ---- shared transitions ----------------------------------------------------------------------
+
+    def _end_session(self, state: PickupState) -> Result:
+        fresh = PickupState(lang=self.settings.default_language, qr_available=state.qr_available)
+        return fresh, [fx.CancelAllTimers()]
+
+    def _on_language(self, s: PickupState, e: Tap, now: float) -> Result:
+        lang = e.action.split(":", 1)[1]
+        return (replace(s, lang=lang) if lang in self.settings.languages else s), []
+
+    def _on_device(self, s: PickupState, e: DeviceStatus, now: float) -> Result:
+        if e.device != "camera":
+            return s, []
+        new = replace(s, qr_available=e.ok)
+        if not e.ok and s.phase is Phase.SCAN:
+            new = replace(new, phase=Phase.METHOD)
+        return new, []
+
+    def _on_idle_timer(self, s: PickupState, e: TimerFired, now: float) -> Result:
+        idle = s.phase in IDLE_TIMED or (s.phase is Phase.ATTRACT and s.overlay == "help")
+        if e.name == INACTIVITY and idle:
+            return replace(s, overlay="timeout"), [fx.StartTimer(WARNING, self.settings.timeout_warning_seconds)]
+        if e.name == WARNING and s.overlay == "timeout":
+            return self._end_session(s)
+        return s, []
+
+    def _open_help(self, s: PickupState, e: Tap, now: float) -> Result:
+        effects = [] if s.phase in DOOR_PHASES | {Phase.THANKS} else [
+            fx.StartTimer(INACTIVITY, self.settings.inactivity_seconds)]
+        return replace(s, overlay="help"), effects
+
+    def _on_help_tap(self, s: PickupState, e: Tap, now: float) -> Result:
+        if e.action == "done":
+            return self._end_session(s)
+        if e.action in ("back", "ok"):
+            return replace(s, overlay=None), []
+        return s, []
+
+    def _on_timeout_tap(self, s: PickupState, e: Tap, now: float) -> Result:
+        if e.action == "extend":
+            return replace(s, overlay=None), [fx.CancelTimer(WARNING),
+                                              fx.StartTimer(INACTIVITY, self.settings.inactivity_seconds)]
+        if e.action in ("done", "back"):
+            return self._end_session(s)
+        return s, []
+
+    def _fail(self, s: PickupState, reason: str, locked_seconds: int | None = None) -> Result:
+        new = replace(s, phase=Phase.ERROR, error=reason, locked_seconds=locked_seconds, code="")
+        return new, [fx.StartTimer(INACTIVITY, self.settings.inactivity_seconds)]
+
+    def _check_qr(self, s: PickupState, e: QrScanned, now: float) -> Result:
+        if not s.qr_available:
+            return s, []
+        return replace(s, phase=Phase.CHECKING, method="qr", code="", overlay=None), [
+            fx.CancelTimer(INACTIVITY), fx.VerifyQr(e.text)]
+
+    # ---- identification --------------------------------------------------------------------------
+
+    def _attract_tap(self, s: PickupState, e: Tap, now: float) -> Result:
+        if e.action == "pickup":
+            return replace(s, phase=Phase.METHOD), []
+        if e.action == "return":
+            return replace(s, phase=Phase.RETURN_INFO), []
+        return s, []
+
+    def _method_tap(self, s: PickupState, e: Tap, now: float) -> Result:
+        if e.action == "method:pin":
+            return replace(s, phase=Phase.PIN, code=""), []
+        if e.action == "method:qr" and s.qr_available:
+            return replace(s, phase=Phase.SCAN), []
+        if e.action == "back":
+            return self._end_session(s)
+        return s, []
+
+    def _pin_tap(self, s: PickupState, e: Tap, now: float) -> Result:
+        action = e.action
+        if action.startswith("digit:") and action[6:].isdigit() and len(action) == 7:
+            if len(s.code) < self.settings.pin_length:
+                return replace(s, code=s.code + action[6:]), []
+            return s, []
+        if action == "erase":
+            return replace(s, code=s.code[:-1]), []
+        if action == "ok" and s.code:
+            return replace(s, phase=Phase.CHECKING, method="pin", code=""), [
+                fx.CancelTimer(INACTIVITY), fx.VerifyPin(s.code)]
+        if action == "back":
+            return replace(s, phase=Phase.METHOD, code=""), []
+        return s, []
+
+    def _scan_tap(self, s: PickupState, e: Tap, now: float) -> Result:
+        return (replace(s, phase=Phase.METHOD), []) if e.action == "back" else (s, [])
+
+    def _return_info_tap(self, s: PickupState, e: Tap, now: float) -> Result:
+        return self._end_session(s) if e.action in ("back", "ok", "done") else (s, [])
+
+    def _identified(self, s: PickupState, e: Identified, now: float) -> Result:
+        r = e.reservation
+        s = replace(s, reservation_id=r.id, locker=r.locker, method=e.method)
+        refusal = {"collected": "already_collected", "cancelled": "cancelled", "expired": "expired",
+                   "awaiting_stock": "not_ready"}.get(r.status)
+        if refusal is None and r.expires_at is not None and r.expires_at <= now:
+            refusal = "expired"
+        if refusal is None and r.identification != "code":
+            refusal = "strong_required"
+        if refusal is None and r.locker is None:
+            refusal = "not_ready"
+        if refusal:
+            return self._fail(s, refusal)
+        return replace(s, phase=Phase.RELEASING, retried=False, reopens=0, collected=False), [
+            fx.ReleaseLocker(r.id, r.locker, "pickup", e.method, e.token_id)]
+
+    def _identification_failed(self, s: PickupState, e: IdentificationFailed, now: float) -> Result:
+        locked = math.ceil(e.locked_until - now) if e.locked_until else None
+        return self._fail(s, e.reason, locked)
+
+    # ---- the door ----------------------------------------------------------------------------------
+
+    def _release_started(self, s: PickupState, e: ReleaseStarted, now: float) -> Result:
+        new = replace(s, phase=Phase.WAIT_OPEN, release_id=e.release_id, locker=e.locker, reminder=False)
+        return new, [fx.StartTimer(DOOR_OPEN, self.settings.door_open_timeout_seconds)]
+
+    def _release_refused(self, s: PickupState, e: ReleaseRefused, now: float) -> Result:
+        return self._fail(s, e.reason)
+
+    def _door_opened(self, s: PickupState, e: DoorOpened, now: float) -> Result:
+        if e.locker != s.locker:
+            return s, []
+        return replace(s, phase=Phase.WAIT_CLOSE, overlay=None), [
+            fx.CancelTimer(DOOR_OPEN), fx.StartTimer(CLOSE_REMINDER, self.settings.door_close_reminder_seconds)]
+
+    def _wait_open_timer(self, s: PickupState, e: TimerFired, now: float) -> Result:
+        if e.name != DOOR_OPEN:
+            return s, []
+        if not s.retried:
+            return replace(s, phase=Phase.RELEASING, retried=True), [
+                fx.ReleaseLocker(s.reservation_id, s.locker, "retry", s.method or "pin")]
+        new, effects = self._fail(s, "door_not_opened")
+        return replace(new, overlay="help"), [
+            fx.RecordReleaseOutcome(s.release_id, "unopened"),
+            fx.RaiseAlarm("door_not_opened", s.locker, s.reservation_id), *effects]
+
+    def _door_closed(self, s: PickupState, e: DoorClosed, now: float) -> Result:
+        if e.locker != s.locker:
+            return s, []
+        effects: list = [fx.CancelTimer(CLOSE_REMINDER), fx.CancelTimer(DOOR_ALARM),
+                         fx.StartTimer(REOPEN_GRACE, self.settings.reopen_grace_seconds)]
+        if not s.collected:
+            effects.insert(0, fx.RecordCollected(s.reservation_id, s.release_id))
+        return replace(s, phase=Phase.THANKS, collected=True, overlay=None), effects
+
+    def _wait_close_timer(self, s: PickupState, e: TimerFired, now: float) -> Result:
+        if e.name == CLOSE_REMINDER:
+            rest = max(self.settings.door_left_open_alarm_seconds - self.settings.door_close_reminder_seconds, 1)
+            return replace(s, reminder=True), [fx.StartTimer(DOOR_ALARM, rest)]
+        if e.name == DOOR_ALARM:
+            effects: list = [fx.RaiseAlarm("door_left_open", s.locker, s.reservation_id),
+                             fx.RecordReleaseOutcome(s.release_id, "left_open")]
+            if not s.collected:
+                effects.append(fx.RecordCollected(s.reservation_id, s.release_id, door_left_open=True))
+            new, end = self._end_session(s)
+            return new, effects + end
+        return s, []
+
+    def _thanks_tap(self, s: PickupState, e: Tap, now: float) -> Result:
+        if e.action == "reopen" and s.reopens < self.settings.max_reopens:
+            return replace(s, phase=Phase.RELEASING, reopens=s.reopens + 1, retried=False), [
+                fx.CancelTimer(REOPEN_GRACE), fx.ReleaseLocker(s.reservation_id, s.locker, "reopen", s.method or "pin")]
+        if e.action == "done":
+            return self._end_session(s)
+        return s, []
+
+    def _thanks_timer(self, s: PickupState, e: TimerFired, now: float) -> Result:
+        return self._end_session(s) if e.name == REOPEN_GRACE else (s, [])
+
+    def _error_tap(self, s: PickupState, e: Tap, now: float) -> Result:
+        if e.action in ("ok", "back"):
+            return replace(s, phase=Phase.METHOD, error=None, locked_seconds=None), []
+        if e.action == "done":
+            return self._end_session(s)
+        return s, []
+
+
+TABLE: dict[tuple[Phase, type], Handler] = {
+    (Phase.ATTRACT, Tap): PickupFlow._attract_tap,
+    (Phase.METHOD, Tap): PickupFlow._method_tap,
+    (Phase.PIN, Tap): PickupFlow._pin_tap,
+    (Phase.SCAN, Tap): PickupFlow._scan_tap,
+    (Phase.RETURN_INFO, Tap): PickupFlow._return_info_tap,
+    (Phase.CHECKING, Identified): PickupFlow._identified,
+    (Phase.CHECKING, IdentificationFailed): PickupFlow._identification_failed,
+    (Phase.RELEASING, ReleaseStarted): PickupFlow._release_started,
+    (Phase.RELEASING, ReleaseRefused): PickupFlow._release_refused,
+    (Phase.WAIT_OPEN, DoorOpened): PickupFlow._door_opened,
+    (Phase.WAIT_OPEN, TimerFired): PickupFlow._wait_open_timer,
+    (Phase.WAIT_CLOSE, DoorClosed): PickupFlow._door_closed,
+    (Phase.WAIT_CLOSE, TimerFired): PickupFlow._wait_close_timer,
+    (Phase.THANKS, Tap): PickupFlow._thanks_tap,
+    (Phase.THANKS, TimerFired): PickupFlow._thanks_timer,
+    (Phase.ERROR, Tap): PickupFlow._error_tap,
+    **{(phase, QrScanned): PickupFlow._check_qr for phase in ACCEPTS_QR},
+}
+
+OVERLAY_TAPS: dict[str, Handler] = {
+    "help": PickupFlow._on_help_tap,
+    "timeout": PickupFlow._on_timeout_tap,
+}

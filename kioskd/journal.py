@@ -1,0 +1,134 @@
+"""The journal: releases, door events, collections and alarms, each committed with its outbox event.
+
+``commit_release`` is the rule "journal before relay": it returns only after the row saying
+"locker N is being released for reservation R" (and the spent QR token) has committed; only then
+may the caller energise the relay.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+
+from kioskd.clock import iso
+from kioskd.store import Store
+
+
+class ReleaseRefusedError(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class DoorRecord:
+    release_id: int | None
+    forced: bool
+
+
+def commit_release(store: Store, *, reservation_id: str, locker: int, reason: str, method: str,
+                   token_id: str | None, now: float) -> int:
+    with store.transaction() as conn:
+        row = conn.execute("SELECT status, locker FROM reservations WHERE id = ?", (reservation_id,)).fetchone()
+        wanted = "collected" if reason == "reopen" else "ready"
+        if row is None or row[0] != wanted or row[1] != locker:
+            raise ReleaseRefusedError("not_ready" if row is None or row[0] != "collected" else "already_collected")
+        out_of_service = conn.execute("SELECT out_of_service FROM lockers WHERE number = ?", (locker,)).fetchone()
+        if out_of_service is None or out_of_service[0]:
+            raise ReleaseRefusedError("locker_out_of_service")
+        if reason == "retry":
+            conn.execute("UPDATE releases SET state = 'unopened', closed_at = ? WHERE reservation_id = ?"
+                         " AND state = 'pending'", (iso(now), reservation_id))
+        cursor = conn.execute(
+            "INSERT INTO releases (reservation_id, locker, reason, method, state, created_at)"
+            " VALUES (?, ?, ?, ?, 'pending', ?)", (reservation_id, locker, reason, method, iso(now)))
+        release_id = int(cursor.lastrowid)
+        if token_id is not None:
+            try:
+                conn.execute("INSERT INTO spent_tokens (token_id, reservation_id, release_id, spent_at)"
+                             " VALUES (?, ?, ?, ?)", (token_id, reservation_id, release_id, iso(now)))
+            except sqlite3.IntegrityError:
+                raise ReleaseRefusedError("replayed") from None
+        store.add_audit("citizen", "locker.release", {"locker": locker, "reservation": reservation_id,
+                                                      "reason": reason, "release": release_id}, now)
+    return release_id
+
+
+def record_door_event(store: Store, locker: int, opened: bool, now: float) -> DoorRecord:
+    """Journal a door sensor change; an opening nobody released is an alarm (forced door)."""
+    with store.transaction() as conn:
+        state = "pending" if opened else "opened"
+        row = conn.execute("SELECT id FROM releases WHERE locker = ? AND state = ? ORDER BY id DESC LIMIT 1",
+                           (locker, state)).fetchone()
+        release_id = row[0] if row else None
+        if release_id is not None:
+            column = "opened_at" if opened else "closed_at"
+            conn.execute(f"UPDATE releases SET state = ?, {column} = ? WHERE id = ?",
+                         ("opened" if opened else "closed", iso(now), release_id))
+        conn.execute("INSERT INTO door_events (locker, kind, at, release_id) VALUES (?, ?, ?, ?)",
+                     (locker, "opened" if opened else "closed", iso(now), release_id))
+        forced = opened and release_id is None
+        if forced:
+            store.add_outbox("alarm.door_forced", {"locker": locker, "at": iso(now)}, now)
+            store.add_audit("kiosk", "alarm.door_forced", {"locker": locker}, now)
+    return DoorRecord(release_id, forced)
+
+
+def record_collected(store: Store, *, reservation_id: str, release_id: int, door_left_open: bool,
+                     now: float) -> str | None:
+    """Mark collected with its outbox event in one transaction; a second call changes nothing."""
+    with store.transaction():
+        return _collect(store, reservation_id, release_id, door_left_open, now, recovered=False)
+
+
+def _collect(store: Store, reservation_id: str, release_id: int, door_left_open: bool, now: float, *,
+             recovered: bool) -> str | None:
+    conn = store.conn
+    release = conn.execute("SELECT locker, method FROM releases WHERE id = ?", (release_id,)).fetchone()
+    cursor = conn.execute(
+        "UPDATE reservations SET status = 'collected', collected_at = ?, updated_at = ?"
+        " WHERE id = ? AND status = 'ready'", (iso(now), iso(now), reservation_id))
+    if cursor.rowcount != 1 or release is None:
+        return None
+    conn.execute("DELETE FROM credentials WHERE reservation_id = ?", (reservation_id,))
+    payload = {"reservation": reservation_id, "locker": release[0], "method": release[1],
+               "release": release_id, "collected_at": iso(now), "door_left_open": door_left_open,
+               "recovered": recovered}
+    event_id = store.add_outbox("pickup.collected", payload, now)
+    store.add_audit("citizen", "pickup.collected", {"reservation": reservation_id, "release": release_id}, now)
+    return event_id
+
+
+def record_release_outcome(store: Store, release_id: int, outcome: str, now: float) -> None:
+    with store.transaction() as conn:
+        conn.execute("UPDATE releases SET state = ?, closed_at = ? WHERE id = ? AND state IN ('pending', 'opened')",
+                     (outcome, iso(now), release_id))
+
+
+def raise_alarm(store: Store, kind: str, locker: int, reservation_id: str | None, now: float) -> str:
+    with store.transaction():
+        event_id = store.add_outbox(f"alarm.{kind}", {"locker": locker, "reservation": reservation_id,
+                                                      "at": iso(now)}, now)
+        store.add_audit("kiosk", f"alarm.{kind}", {"locker": locker, "reservation": reservation_id}, now)
+    return event_id
+
+
+def recover_after_restart(store: Store, now: float) -> list[str]:
+    """Settle releases a crash interrupted. Nothing is re-pulsed: fail secure.
+
+    A release whose door never opened leaves its reservation ready (the citizen can try again).
+    A release whose door had opened counts as collected: the identified person had the door open.
+    """
+    notes = []
+    with store.transaction() as conn:
+        rows = conn.execute("SELECT id, reservation_id, locker, reason, state FROM releases"
+                            " WHERE state IN ('pending', 'opened') ORDER BY id").fetchall()
+        for release_id, reservation_id, locker, reason, state in rows:
+            conn.execute("UPDATE releases SET state = 'interrupted', closed_at = ? WHERE id = ?",
+                         (iso(now), release_id))
+            store.add_outbox("release.interrupted", {"release": release_id, "reservation": reservation_id,
+                                                     "locker": locker, "door_opened": state == "opened"}, now)
+            if state == "opened" and reason != "reopen":
+                _collect(store, reservation_id, release_id, False, now, recovered=True)
+            notes.append(f"release {release_id} (locker {locker}) interrupted while {state}")
+    return notes

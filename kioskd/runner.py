@@ -1,0 +1,156 @@
+"""The effect runner: carries out what flows ask for, in order, and answers with result events.
+
+This is where the rules meet the hardware: ``ReleaseLocker`` commits the journal row (and spends
+the QR token) before the relay is energised; a refused or failed commit never reaches the relay.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Callable, Iterable
+
+from kioskd import effects as fx
+from kioskd import journal
+from kioskd.clock import Clock
+from kioskd.drivers.locks import LockBank
+from kioskd.drivers.speech import Speaker
+from kioskd.events import IdentificationFailed, ReleaseRefused, ReleaseStarted
+from kioskd.identify import Identifier
+from kioskd.store import Store
+
+log = logging.getLogger(__name__)
+
+
+class Timers:
+    """Named one-shot timers on the kiosk clock; restarting a name replaces its deadline."""
+
+    def __init__(self) -> None:
+        self._deadlines: dict[str, float] = {}
+
+    def start(self, name: str, deadline: float) -> None:
+        self._deadlines[name] = deadline
+
+    def cancel(self, name: str) -> None:
+        self._deadlines.pop(name, None)
+
+    def cancel_all(self) -> None:
+        self._deadlines.clear()
+
+    def next_deadline(self) -> float | None:
+        return min(self._deadlines.values(), default=None)
+
+    def pop_due(self, now: float) -> str | None:
+        due = [(deadline, name) for name, deadline in self._deadlines.items() if deadline <= now]
+        if not due:
+            return None
+        _, name = min(due)
+        del self._deadlines[name]
+        return name
+
+    def active(self) -> dict[str, float]:
+        return dict(self._deadlines)
+
+
+class EffectRunner:
+    def __init__(self, *, store: Store, identifier: Identifier, lock_bank: LockBank, screen, speaker: Speaker,
+                 clock: Clock, timers: Timers, language: Callable[[], str]) -> None:
+        self._store = store
+        self._identifier = identifier
+        self._locks = lock_bank
+        self._screen = screen
+        self._speaker = speaker
+        self._clock = clock
+        self._timers = timers
+        self._language = language
+        self._dispatch = {
+            fx.Show: self._show, fx.SetLanguage: self._set_language, fx.Say: self._say,
+            fx.StartTimer: self._start_timer, fx.CancelTimer: self._cancel_timer,
+            fx.CancelAllTimers: self._cancel_all, fx.VerifyPin: self._verify_pin, fx.VerifyQr: self._verify_qr,
+            fx.ReleaseLocker: self._release, fx.RecordCollected: self._collected,
+            fx.RecordReleaseOutcome: self._release_outcome, fx.RaiseAlarm: self._alarm,
+        }
+
+    def run(self, effects: Iterable[object]) -> list[object]:
+        results: list[object] = []
+        for effect in effects:
+            handler = self._dispatch.get(type(effect))
+            if handler is None:
+                raise TypeError(f"no runner for effect {effect!r}")
+            answer = handler(effect)
+            if answer is not None:
+                results.append(answer)
+        return results
+
+    # ---- screen, voice, timers -------------------------------------------------------------------
+
+    def _show(self, e: fx.Show) -> None:
+        self._screen.show(e.screen, dict(e.params))
+
+    def _set_language(self, e: fx.SetLanguage) -> None:
+        self._screen.set_language(e.lang)
+
+    def _say(self, e: fx.Say) -> None:
+        self._speaker.say(e.prompt, self._language())
+
+    def _start_timer(self, e: fx.StartTimer) -> None:
+        self._timers.start(e.name, self._clock.time() + e.seconds)
+
+    def _cancel_timer(self, e: fx.CancelTimer) -> None:
+        self._timers.cancel(e.name)
+
+    def _cancel_all(self, e: fx.CancelAllTimers) -> None:
+        self._timers.cancel_all()
+
+    # ---- identification --------------------------------------------------------------------------
+
+    def _verify_pin(self, e: fx.VerifyPin) -> object:
+        try:
+            return self._identifier.verify_pin(e.code, self._clock.time())
+        except sqlite3.Error:
+            log.exception("store error while checking a PIN")
+            return IdentificationFailed("pin", "internal")
+
+    def _verify_qr(self, e: fx.VerifyQr) -> object:
+        try:
+            return self._identifier.verify_qr(e.text, self._clock.time())
+        except sqlite3.Error:
+            log.exception("store error while checking a QR code")
+            return IdentificationFailed("qr", "internal")
+
+    # ---- the journal and the relay ---------------------------------------------------------------
+
+    def _release(self, e: fx.ReleaseLocker) -> object:
+        try:
+            release_id = journal.commit_release(
+                self._store, reservation_id=e.reservation_id, locker=e.locker, reason=e.reason,
+                method=e.method, token_id=e.token_id, now=self._clock.time())
+        except journal.ReleaseRefusedError as refusal:
+            return ReleaseRefused(refusal.reason)
+        except sqlite3.Error:
+            log.exception("journal commit failed; locker %s stays locked", e.locker)
+            return ReleaseRefused("internal")
+        # the journal row is committed: only now may the lock be energised
+        self._locks.pulse(e.locker)
+        log.info("locker %s released (release %s, %s)", e.locker, release_id, e.reason)
+        return ReleaseStarted(release_id, e.locker)
+
+    def _collected(self, e: fx.RecordCollected) -> None:
+        try:
+            journal.record_collected(self._store, reservation_id=e.reservation_id, release_id=e.release_id,
+                                     door_left_open=e.door_left_open, now=self._clock.time())
+        except sqlite3.Error:
+            log.exception("could not record collection of %s", e.reservation_id)
+
+    def _release_outcome(self, e: fx.RecordReleaseOutcome) -> None:
+        try:
+            journal.record_release_outcome(self._store, e.release_id, e.outcome, self._clock.time())
+        except sqlite3.Error:
+            log.exception("could not close release %s", e.release_id)
+
+    def _alarm(self, e: fx.RaiseAlarm) -> None:
+        log.warning("alarm %s on locker %s", e.kind, e.locker)
+        try:
+            journal.raise_alarm(self._store, e.kind, e.locker, e.reservation_id, self._clock.time())
+        except sqlite3.Error:
+            log.exception("could not record alarm %s", e.kind)

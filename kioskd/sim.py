@@ -1,0 +1,195 @@
+"""The test harness: the real daemon with Sim drivers, a controllable clock and pygame's dummy video.
+
+Public and documented in docs/harness.md; the project's own tests use it. Every action goes
+through the production path: a press is a pygame mouse event at the button's centre, a QR code is
+a rendered image through the real decoder, a tag is an RDM6300 frame through the real parser, a
+door is a GPIO level on gpiozero's MockFactory.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from pathlib import Path
+
+from kioskd import tokens
+from kioskd.app import Parts, build
+from kioskd.changes import apply_changes
+from kioskd.clock import ManualClock
+from kioskd.config import Config, load_config
+
+SIM_PRIVATE_KEY = "sim-test-backend.key"
+
+
+class HarnessError(Exception):
+    pass
+
+
+class Harness:
+    def __init__(self, config: str | Path = "config/sim.toml", data_dir: str | Path | None = None, *,
+                 start: float | None = None, panel=None, pin_factory=None) -> None:
+        self.config_path = Path(config)
+        self._data_dir = data_dir
+        self._start = time.time() if start is None else start
+        self._panel = panel
+        self._pin_factory = pin_factory  # e.g. a MockFactory whose pin class watches the relays
+        self._tmp: tempfile.TemporaryDirectory | None = None
+        self.parts: Parts | None = None
+        self.released: list[tuple[int, float]] = []
+        self._edges_seen: dict[int, int] = {}
+
+    # ---- lifecycle -------------------------------------------------------------------------------
+
+    def __enter__(self) -> Harness:
+        os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+        os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
+        self.config: Config = load_config(self.config_path)
+        if not self.config.all_simulated:
+            raise HarnessError(f"{self.config_path}: the harness needs sim or none drivers only")
+        if self._data_dir is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="kioskd-harness-")
+            self._data_dir = self._tmp.name
+        self.clock = ManualClock(self._start)
+        self.parts = build(self.config, data_dir=self._data_dir, clock=self.clock, panel=self._panel,
+                           sim_pin_factory=self._pin_factory)
+        for number in self.parts.lock_bank.relays:
+            self._edges_seen[number] = self._rising_edges(number)
+        self.settle()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self.parts is not None:
+            self.parts.close()
+            self.parts = None
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+    @property
+    def kiosk(self):
+        return self.parts.kiosk
+
+    @property
+    def store(self):
+        return self.parts.store
+
+    # ---- acting as the town hall -----------------------------------------------------------------
+
+    def load(self, changes: list[dict]):
+        """Apply changes exactly as ``kioskctl load`` does."""
+        result = apply_changes(self.store, changes, key=self.parts.key,
+                               pin_length=self.config.identification.pin_length, now=self.clock.time(),
+                               source="harness")
+        self.settle()
+        return result
+
+    def token_for(self, reservation_id: str, *, expires_in: float = 7 * 86400, kiosk_id: str | None = None,
+                  token_id: str | None = None) -> str:
+        key = tokens.load_private_key(str(self.config_path.parent / SIM_PRIVATE_KEY))
+        return tokens.mint(key, reservation_id, kiosk_id or self.config.kiosk.id,
+                           self.clock.time() + expires_in, token_id)
+
+    # ---- acting as a citizen and as the hardware -------------------------------------------------
+
+    def press(self, action: str) -> None:
+        import pygame
+
+        try:
+            x, y = self.parts.screen.center_of(action)
+        except KeyError:
+            raise HarnessError(f"no {action!r} button on screen {self.screen!r}; "
+                               f"buttons: {[b.action for b in self.parts.screen.model.buttons()]}") from None
+        pygame.event.post(pygame.event.Event(pygame.MOUSEBUTTONDOWN, pos=(x, y), button=1, touch=False))
+        pygame.event.post(pygame.event.Event(pygame.MOUSEBUTTONUP, pos=(x, y), button=1, touch=False))
+        self.settle()
+
+    def type_code(self, digits: str, *, ok: bool = True) -> None:
+        for digit in digits:
+            self.press(f"digit:{digit}")
+        if ok:
+            self.press("ok")
+
+    def show_qr(self, text: str | None) -> None:
+        camera = self._driver("camera")
+        camera.show(text)
+        self.settle()
+
+    def present_tag(self, tag: str) -> None:
+        self._driver("tag_reader").present(tag)
+        self.settle()
+
+    def write_serial(self, data: bytes) -> None:
+        self._driver("tag_reader").write_raw(data)
+        self.settle()
+
+    def open_door(self, locker: int) -> None:
+        self.parts.lock_bank.open_door(locker)
+        self.settle()
+
+    def close_door(self, locker: int) -> None:
+        self.parts.lock_bank.close_door(locker)
+        self.settle()
+
+    def advance(self, seconds: float) -> None:
+        """Move the kiosk clock; every timer due on the way fires at its own deadline, in order."""
+        target = self.clock.time() + seconds
+        while True:
+            deadline = self.kiosk.timers.next_deadline()
+            if deadline is None or deadline > target:
+                break
+            self.clock.set(max(deadline, self.clock.time()))
+            self.settle()
+        self.clock.set(target)
+        self.settle()
+
+    def settle(self) -> None:
+        self.kiosk.process_pending()
+        self._note_pulses()
+
+    def _driver(self, name: str):
+        driver = getattr(self.parts, name)
+        if driver is None:
+            raise HarnessError(f"{name} is disabled in {self.config_path}")
+        return driver
+
+    # ---- observing -------------------------------------------------------------------------------
+
+    @property
+    def screen(self) -> str:
+        return self.parts.screen.model.screen
+
+    @property
+    def texts(self) -> list[str]:
+        return self.parts.screen.model.texts()
+
+    @property
+    def language(self) -> str:
+        return self.parts.screen.language
+
+    @property
+    def spoken(self) -> list[tuple[str, str]]:
+        return list(self.parts.speaker.spoken)
+
+    def outbox(self) -> list[dict]:
+        return self.store.outbox()
+
+    def screenshot(self, path: str | Path) -> Path:
+        self.parts.screen.screenshot(str(path))
+        return Path(path)
+
+    def relay_pin(self, locker: int):
+        return self.parts.lock_bank.relay_pin(locker)
+
+    def _rising_edges(self, locker: int) -> int:
+        return sum(1 for state in self.relay_pin(locker).states if state.state)
+
+    def _note_pulses(self) -> None:
+        now = self.clock.time()
+        for number in sorted(self._edges_seen):
+            edges = self._rising_edges(number)
+            self.released.extend((number, now) for _ in range(edges - self._edges_seen[number]))
+            self._edges_seen[number] = edges

@@ -1,0 +1,122 @@
+"""What a screen shows, as plain frozen data with no pygame in it.
+
+Screens are built as values so that tests, the harness and (later) the speech and audio-mode code can
+ask "which buttons are there, what does it say" without a display, and so that the renderer is the only
+place that knows about pixels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+Rect = tuple[int, int, int, int]  # x, y, width, height in screen pixels
+LockerPlace = tuple[int, int, int, str]  # number, row (1 = top), column (1 = leftmost), size S/M/L
+
+FILLED_DOT = "●"
+EMPTY_DOT = "○"
+
+
+def contains(rect: Rect, x: float, y: float) -> bool:
+    rx, ry, rw, rh = rect
+    return rx <= x < rx + rw and ry <= y < ry + rh
+
+
+def overlaps(a: Rect, b: Rect) -> bool:
+    ax, ay, aw, ah = a
+    bx, by, bw, bh = b
+    return ax < bx + bw and bx < ax + aw and ay < by + bh and by < ay + ah
+
+
+def center(rect: Rect) -> tuple[int, int]:
+    x, y, w, h = rect
+    return x + w // 2, y + h // 2
+
+
+@dataclass(frozen=True)
+class Label:
+    """Text the renderer wraps into ``rect``, shrinking the font if it would not fit."""
+
+    text: str
+    rect: Rect
+    style: str = "body"  # title, heading, alert (red heading), body, notice (red body), hint
+
+
+@dataclass(frozen=True)
+class Button:
+    """A touch target; ``action`` is what a tap on it tells the flow (``Tap(action)``)."""
+
+    action: str
+    label: str
+    rect: Rect
+    style: str = "primary"  # primary, secondary, digit, lang
+    enabled: bool = True
+    selected: bool = False  # the current language's button: drawn differently, not only in colour
+
+
+@dataclass(frozen=True)
+class LockerMap:
+    """The bank of lockers as seen from the front, so a citizen finds the open door at a glance."""
+
+    rect: Rect
+    lockers: tuple[LockerPlace, ...]
+    highlight: int | None = None
+    highlight_text: str = ""  # e.g. "Locker 3": read out by texts() as the map's only words
+    marker: str = "OPEN"  # drawn on the highlighted door so colour is not the only cue
+
+
+@dataclass(frozen=True)
+class CodeDisplay:
+    """How many digits are typed so far; deliberately holds no digits, so none can leak to the screen."""
+
+    rect: Rect
+    entered: int
+    length: int
+
+    def dots(self) -> str:
+        filled = max(0, min(self.entered, self.length))
+        return FILLED_DOT * filled + EMPTY_DOT * (self.length - filled)
+
+
+@dataclass(frozen=True)
+class Arrow:
+    """A big arrow pointing at something outside the screen (the camera below it)."""
+
+    rect: Rect
+    direction: str = "down"  # down, up, left, right
+
+
+Widget = Label | Button | LockerMap | CodeDisplay | Arrow
+
+
+@dataclass(frozen=True)
+class ScreenModel:
+    """One screen: widgets are kept in reading order (top to bottom, left to right)."""
+
+    screen: str
+    lang: str
+    widgets: tuple[Widget, ...]
+
+    def texts(self) -> list[str]:
+        """Every visible string in reading order: what a test, or a person reading aloud, would see."""
+        texts: list[str] = []
+        for widget in self.widgets:
+            if isinstance(widget, Label):
+                texts.append(widget.text)
+            elif isinstance(widget, Button):
+                texts.append(widget.label)
+            elif isinstance(widget, LockerMap):
+                if widget.highlight is not None and widget.highlight_text:
+                    texts.append(widget.highlight_text)
+            elif isinstance(widget, CodeDisplay):
+                texts.append(widget.dots())
+        return texts
+
+    def buttons(self) -> list[Button]:
+        return [w for w in self.widgets if isinstance(w, Button)]
+
+    def button(self, action: str) -> Button | None:
+        return next((b for b in self.buttons() if b.action == action), None)
+
+    def button_at(self, x: float, y: float) -> Button | None:
+        """The enabled button under a touch; a tap on a disabled button must do nothing."""
+        return next((b for b in self.buttons() if b.enabled and contains(b.rect, x, y)), None)

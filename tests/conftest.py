@@ -1,0 +1,26 @@
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
+
+ROOT = Path(__file__).resolve().parent.parent
+SIM_CONFIG = ROOT / "config" / "sim.toml"
+NOW = 1_796_000_000.0  # 2026-11-30T01:33:20Z
+
+
+@pytest.fixture
+def kiosk(tmp_path):
+    from kioskd.sim import Harness
+
+    with Harness(config=SIM_CONFIG, data_dir=tmp_path / "data", start=NOW) as k:
+        yield k
+
+
+def reservation(rid="R-1001", locker=3, pin="40213377", product="room-key", **extra):
+    change = {"type": "reservation", "id": rid, "product": product, "status": "ready", "locker": locker,
+              "pin": pin, "expires_at": "2026-12-05T00:00:00+00:00"}
+    change.update(extra)
+    return change

@@ -1,0 +1,302 @@
+"""The kiosk screens, rendered for real but headless: catalogue, theme, layout, touch path, side panel."""
+
+import os
+
+os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
+
+import itertools  # noqa: E402
+
+import pygame  # noqa: E402
+import pytest  # noqa: E402
+
+from kioskd.events import Tap  # noqa: E402
+from kioskd.ui.gallery import LAYOUTS, SAMPLE_LOCKERS, sample_screens  # noqa: E402
+from kioskd.ui.messages import MESSAGES, translate  # noqa: E402
+from kioskd.ui.model import Button, CodeDisplay, LockerMap, overlaps  # noqa: E402
+from kioskd.ui.render import NBSP, Renderer  # noqa: E402
+from kioskd.ui.screens import ERROR_REASONS, SCREENS, Layout, build_screen  # noqa: E402
+from kioskd.ui.simpanel import SimAction, SimPanel  # noqa: E402
+from kioskd.ui.theme import DEFAULT_PALETTE, MIN_TOUCH_HEIGHT, contrast_ratio, text_pairs  # noqa: E402
+from kioskd.ui.touchscreen import Quit, TouchScreen  # noqa: E402
+
+LANGS = ("nl", "fr", "en")
+LANDSCAPE = LAYOUTS["landscape"]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def fonts():
+    pygame.font.init()
+    yield
+
+
+@pytest.fixture
+def screen():
+    ts = TouchScreen(LANDSCAPE, panel=SimPanel((1, 2, 3), ("R-1001",)))
+    pygame.event.clear()
+    yield ts
+    ts.close()
+
+
+def post(kind, **attrs):
+    pygame.event.post(pygame.event.Event(kind, **attrs))
+
+
+def click(ts, start, end=None):
+    post(pygame.MOUSEBUTTONDOWN, pos=start, button=1)
+    post(pygame.MOUSEBUTTONUP, pos=end or start, button=1)
+    return ts.poll()
+
+
+# ---- catalogue --------------------------------------------------------------------------------
+
+
+def test_catalogues_have_the_same_msgids_and_no_empty_text():
+    for msgid, entry in MESSAGES.items():
+        assert set(entry) == set(LANGS), msgid
+        assert all(text.strip() for text in entry.values()), msgid
+
+
+def test_translate_fills_params_falls_back_to_english_and_rejects_unknown_ids():
+    assert translate("nl", "locker.name", locker=4) == "Kluis 4"
+    assert translate("xx", "attract.title") == "Welcome"
+    with pytest.raises(KeyError):
+        translate("en", "no.such.msgid")
+
+
+def test_every_character_in_the_catalogue_has_a_glyph_in_the_bundled_font():
+    font = pygame.font.Font(None, 40)
+    missing = font.metrics("\ue000")[0]  # a private-use code point: the font's "missing" box
+    chars = {c for entry in MESSAGES.values() for text in entry.values() for c in text.replace(NBSP, " ")}
+    assert not [c for c in sorted(chars) if c != " " and font.metrics(c)[0] == missing]
+
+
+def test_dutch_and_french_screens_really_differ_from_english():
+    texts = {lang: build_screen("attract", {"qr_available": True}, lang, LANDSCAPE).texts() for lang in LANGS}
+    for lang in ("nl", "fr"):
+        changed = [a for a, b in zip(texts[lang], texts["en"], strict=True) if a != b]
+        assert len(changed) >= 5, (lang, texts[lang])
+    assert "Ophalen" in texts["nl"] and "Retirer" in texts["fr"] and "Collect" in texts["en"]
+
+
+# ---- theme ------------------------------------------------------------------------------------
+
+
+def test_contrast_ratio_follows_wcag():
+    assert contrast_ratio((0, 0, 0), (255, 255, 255)) == pytest.approx(21.0)
+    assert contrast_ratio((118, 118, 118), (255, 255, 255)) == pytest.approx(4.54, abs=0.01)
+
+
+@pytest.mark.parametrize("name, fg, bg", text_pairs(DEFAULT_PALETTE), ids=lambda v: v if isinstance(v, str) else "")
+def test_every_text_colour_pair_reaches_aaa_contrast(name, fg, bg):
+    assert contrast_ratio(fg, bg) >= 7.0, name
+
+
+# ---- every screen, every language, both layouts -----------------------------------------------
+
+
+def check_geometry(model, layout):
+    scale = min(layout.width, layout.height) / 800
+    widgets = [w for w in model.widgets if hasattr(w, "rect")]
+    for w in widgets:
+        x, y, width, height = w.rect
+        assert x >= 0 and y >= 0 and x + width <= layout.width and y + height <= layout.height, w
+        assert width > 0 and height > 0, w
+    for a, b in itertools.combinations(widgets, 2):
+        assert not overlaps(a.rect, b.rect), (model.screen, a, b)
+    for button in model.buttons():
+        assert button.rect[3] >= MIN_TOUCH_HEIGHT * scale - 1, button
+
+
+@pytest.mark.parametrize("layout_name", sorted(LAYOUTS))
+@pytest.mark.parametrize("stem, name, params", list(sample_screens()), ids=lambda v: v if isinstance(v, str) else "")
+def test_screen_builds_renders_and_lays_out_cleanly(layout_name, stem, name, params):
+    layout = LAYOUTS[layout_name]
+    renderer = Renderer(pygame.Surface((layout.width, layout.height)))
+    for lang in LANGS:
+        model = build_screen(name, params, lang, layout)
+        assert model.texts() and all(model.texts()), (stem, lang)
+        check_geometry(model, layout)
+        actions = [b.action for b in model.buttons()]
+        assert actions[:3] == ["lang:nl", "lang:fr", "lang:en"]
+        assert ("help" in actions) == (name not in ("help", "checking", "out_of_service"))
+        renderer.draw(model)
+
+
+def test_gallery_covers_every_screen_and_error_reason():
+    samples = list(sample_screens())
+    assert {name for _, name, _ in samples} == set(SCREENS)
+    assert {p["reason"] for _, name, p in samples if name == "error"} == set(ERROR_REASONS)
+
+
+def test_missing_params_get_defaults_and_unknown_screen_is_refused():
+    for name in SCREENS:
+        assert build_screen(name, {}, "en", LANDSCAPE).texts()
+    with pytest.raises(ValueError, match="unknown screen"):
+        build_screen("lobby", {}, "en", LANDSCAPE)
+
+
+def test_screen_specific_buttons():
+    def actions(name, **params):
+        return {b.action for b in build_screen(name, params, "en", LANDSCAPE).buttons()}
+
+    assert {"pickup", "return"} <= actions("attract")
+    assert "method:qr" in actions("method", qr_available=True)
+    assert "method:qr" not in actions("method", qr_available=False)
+    assert {f"digit:{d}" for d in range(10)} | {"erase", "ok", "back"} <= actions("pin", entered=0, length=8)
+    assert "reopen" in actions("thanks", locker=3, can_reopen=True)
+    assert "reopen" not in actions("thanks", locker=3, can_reopen=False)
+    assert {"extend", "done"} <= actions("timeout", seconds=15)
+    assert actions("checking") == actions("out_of_service") == {"lang:nl", "lang:fr", "lang:en"}
+
+
+def test_error_messages_are_specific():
+    def text(**params):
+        return " ".join(build_screen("error", params, "en", LANDSCAPE).texts())
+
+    assert "Try again in 3 min" in text(reason="locked_out", locked_seconds=150)
+    assert "Try again in 45 seconds" in text(reason="locked_out", locked_seconds=45)
+    assert "locker 7 did not open" in text(reason="door_not_opened", locker=7)
+    assert "eID or itsme" in text(reason="strong_required")
+    assert text(reason="no_such_reason") == text(reason="internal")
+    assert "Something went wrong" in text(reason="no_such_reason")
+
+
+def test_locker_open_says_where_the_locker_is():
+    texts = build_screen("locker_open", {"locker": 8, "retry": True}, "en", LANDSCAPE).texts()
+    assert "Locker 8 is open" in texts
+    assert any("Row 3 of 3" in t and "column 2" in t for t in texts)
+    assert "We are trying again to open the door." in texts
+    assert "Locker 8" in texts  # the map's only words: the highlighted locker
+
+
+def test_code_display_shows_dots_never_digits():
+    few = build_screen("pin", {"entered": 3, "length": 8}, "en", LANDSCAPE)
+    more = build_screen("pin", {"entered": 4, "length": 8}, "en", LANDSCAPE)
+    (display,) = [w for w in more.widgets if isinstance(w, CodeDisplay)]
+    assert display.dots() == "●●●●○○○○"
+    assert not any(c.isdigit() for c in display.dots())
+    changed = [(a, b) for a, b in zip(few.texts(), more.texts(), strict=True) if a != b]
+    assert changed == [("●●●○○○○○", "●●●●○○○○")]
+
+
+def test_highlighted_locker_changes_the_pixels_there(tmp_path):
+    renderer = Renderer(pygame.Surface((LANDSCAPE.width, LANDSCAPE.height)))
+    model = build_screen("locker_open", {"locker": 5}, "en", LANDSCAPE)
+    (locker_map,) = [w for w in model.widgets if isinstance(w, LockerMap)]
+    x, y, w, h = renderer.locker_rects(locker_map)[5]
+    probe = (x + 12, y + h // 2)  # inside the thick border, left of the number and the marker
+
+    def colour_at(locker):
+        renderer.draw(build_screen("locker_open", {"locker": locker}, "en", LANDSCAPE))
+        path = tmp_path / f"open-{locker}.png"
+        pygame.image.save(renderer.surface, str(path))
+        return tuple(pygame.image.load(str(path)).get_at(probe))[:3]
+
+    assert colour_at(5) == DEFAULT_PALETTE.highlight_fill
+    assert colour_at(4) == DEFAULT_PALETTE.locker_fill
+
+
+def test_layouts_count_rows_and_columns_from_one_whatever_the_config_uses():
+    zero_based = Layout(1280, 800, tuple((n, r - 1, c - 1, s) for n, r, c, s in SAMPLE_LOCKERS))
+    texts = build_screen("locker_open", {"locker": 1}, "en", zero_based).texts()
+    assert any("Row 1 of 3" in t and "column 1" in t for t in texts)
+
+
+# ---- the touch path ---------------------------------------------------------------------------
+
+
+def test_press_and_release_on_a_button_is_a_tap(screen):
+    screen.show("attract", {"qr_available": True})
+    assert click(screen, screen.center_of("pickup")) == [Tap("pickup")]
+
+
+def test_press_on_one_button_and_release_on_another_is_nothing(screen):
+    screen.show("attract", {})
+    assert click(screen, screen.center_of("pickup"), screen.center_of("return")) == []
+
+
+def test_touch_events_use_normalised_coordinates_and_synthetic_mouse_copies_are_ignored(screen):
+    screen.show("attract", {})
+    x, y = screen.center_of("return")
+    width, height = screen.window.get_size()
+    post(pygame.FINGERDOWN, x=x / width, y=y / height, finger_id=0, touch_id=1, dx=0, dy=0, pressure=1)
+    post(pygame.MOUSEBUTTONDOWN, pos=(x, y), button=1, touch=True)
+    post(pygame.MOUSEBUTTONUP, pos=(x, y), button=1, touch=True)
+    post(pygame.FINGERUP, x=x / width, y=y / height, finger_id=0, touch_id=1, dx=0, dy=0, pressure=0)
+    assert screen.poll() == [Tap("return")]
+
+
+def test_keys_map_to_actions_and_closing_the_window_quits(screen):
+    for key in (pygame.K_7, pygame.K_KP3, pygame.K_RETURN, pygame.K_BACKSPACE, pygame.K_ESCAPE, pygame.K_a):
+        post(pygame.KEYDOWN, key=key, mod=0, unicode="", scancode=0)
+    post(pygame.QUIT)
+    assert screen.poll() == [Tap("digit:7"), Tap("digit:3"), Tap("ok"), Tap("erase"), Tap("back"), Quit()]
+
+
+def test_center_of_an_absent_button_names_the_buttons_on_screen(screen):
+    screen.show("checking", {})
+    with pytest.raises(KeyError, match="lang:nl"):
+        screen.center_of("pickup")
+
+
+def test_render_only_when_something_changed_and_show_the_press(screen):
+    screen.show("attract", {})
+    assert screen.render_if_dirty() is True
+    assert screen.render_if_dirty() is False
+    frames = screen.frames_drawn
+    x, y, w, h = screen.model.button("pickup").rect
+    probe = (x + w // 8, y + h // 2)
+    before = screen.window.get_at(probe)
+    post(pygame.MOUSEBUTTONDOWN, pos=(x + w // 2, y + h // 2), button=1)
+    assert screen.poll() == []
+    assert screen.render_if_dirty() is True
+    assert screen.window.get_at(probe) != before  # pressed looks pressed
+    assert screen.frames_drawn == frames + 1
+    screen.set_language("fr")
+    assert screen.language == "fr" and "Retirer" in screen.model.texts()
+    assert screen.render_if_dirty() is True and screen.render_if_dirty() is False
+
+
+def test_screenshot_writes_a_png_of_the_whole_window(screen, tmp_path):
+    screen.show("pin", {"entered": 2, "length": 8})
+    path = tmp_path / "pin.png"
+    screen.screenshot(str(path))
+    assert pygame.image.load(str(path)).get_size() == (LANDSCAPE.width + 360, LANDSCAPE.height)
+
+
+# ---- the simulator's side panel ---------------------------------------------------------------
+
+
+def test_simpanel_door_button_returns_its_action():
+    panel = SimPanel((1, 2, 3), ("R-1001", "R-1002"))
+    x, y = panel.center_of(SimAction("door", "3"))
+    assert panel.handle_click(x, y) == SimAction("door", "3")
+    assert panel.handle_click(*panel.center_of(SimAction("qr", None))) == SimAction("qr", None)
+    assert panel.handle_click(*panel.center_of(SimAction("tag", "0A1B2C3D4E"))) == SimAction("tag", "0A1B2C3D4E")
+    assert panel.handle_click(2, 2) is None
+
+
+def test_simpanel_redraws_only_after_a_change():
+    panel = SimPanel((1, 2), ())
+    panel.draw(pygame.Surface((panel.width, 800)))
+    assert panel.dirty is False
+    panel.set_door(2, False)
+    assert panel.dirty is False
+    panel.set_relay(2, True)
+    assert panel.dirty is True
+
+
+def test_clicks_in_the_panel_area_come_back_as_panel_actions(screen):
+    screen.render_if_dirty()
+    px, py = screen.panel.center_of(SimAction("qr", "R-1001"))
+    assert click(screen, (LANDSCAPE.width + px, py)) == [SimAction("qr", "R-1001")]
+    screen.panel.set_door(1, True)
+    assert screen.render_if_dirty() is True
+
+
+def test_disabled_buttons_cannot_be_tapped():
+    from kioskd.ui.model import ScreenModel
+
+    model = ScreenModel("x", "en", (Button("ok", "OK", (0, 0, 100, 100), enabled=False),))
+    assert model.button_at(50, 50) is None and model.button("ok") is not None
