@@ -18,7 +18,7 @@ from collections.abc import Callable
 from kioskd import journal
 from kioskd.clock import Clock
 from kioskd.events import DeviceStatus, DoorClosed, DoorOpened, TimerFired
-from kioskd.flows.pickup import PickupFlow, PickupState
+from kioskd.flows.pickup import Phase, PickupFlow, PickupState
 from kioskd.runner import EffectRunner, Timers
 from kioskd.store import Store
 
@@ -130,7 +130,10 @@ class Kiosk:
     def run(self, stop: threading.Event, *, on_tick: Callable[[], None] | None = None) -> None:
         """Production loop: sleep on the queue until an event, a timer, or the next input poll."""
         while not stop.is_set():
-            timeout = self.poll_seconds
+            # waiting on the attract screen, input is polled five times less often: a first touch
+            # may wait up to 0.1 s, and the idle kiosk costs a tenth of the CPU
+            idle = self.state is not None and self.state.phase is Phase.ATTRACT and self.state.overlay is None
+            timeout = min(self.poll_seconds * 5, 0.1) if idle else self.poll_seconds
             until_timer = self.seconds_until_next_timer()
             if until_timer is not None:
                 timeout = min(timeout, until_timer)

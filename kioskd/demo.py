@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import shutil
 import sys
 import threading
@@ -100,59 +101,74 @@ def run_tour(config: str, data_dir: Path, out: Path) -> list[Path]:
     return shots
 
 
-def run_window(config_path: str, data_dir: Path) -> int:
-    from kioskd.app import build
-    from kioskd.changes import ChangeError, apply_changes
-    from kioskd.config import load_config
-    from kioskd.sim import SIM_PRIVATE_KEY
-    from kioskd.tokens import load_private_key, mint
-    from kioskd.ui.simpanel import SimAction, SimPanel
+class SimulatorWindow:
+    """The kiosk plus the hardware panel; panel clicks drive the Sim devices, never the flows."""
 
-    config = load_config(config_path)
-    panel = SimPanel(tuple(s.number for s in config.lockers), tuple(DEMO_PINS))
-    parts = build(config, data_dir=data_dir, panel=panel)
-    key = load_private_key(str(Path(config_path).parent / SIM_PRIVATE_KEY))
-    now = datetime.now(UTC)
-    try:
-        apply_changes(parts.store, demo_changes(now), key=parts.key, pin_length=config.identification.pin_length,
-                      now=now.timestamp(), source="demo")
-    except ChangeError as exc:
-        print(f"demo reservations already present or changed: {exc.problems[0]}")
-    print("Demo reservations (PIN codes):")
-    for rid, (product, locker, pin) in DEMO_PINS.items():
-        print(f"  {rid}  {product:15s} locker {locker}  PIN {pin}")
+    def __init__(self, config_path: str, data_dir: Path) -> None:
+        from kioskd.app import build
+        from kioskd.changes import ChangeError, apply_changes
+        from kioskd.config import load_config
+        from kioskd.sim import SIM_PRIVATE_KEY
+        from kioskd.tokens import load_private_key
+        from kioskd.ui.simpanel import SimPanel
 
-    def on_panel(event: object) -> bool:
+        self.config = load_config(config_path)
+        self.panel = SimPanel(tuple(s.number for s in self.config.lockers), tuple(DEMO_PINS))
+        self.parts = build(self.config, data_dir=data_dir, panel=self.panel)
+        self._key = load_private_key(str(Path(config_path).parent / SIM_PRIVATE_KEY))
+        self._now = datetime.now(UTC)
+        try:
+            apply_changes(self.parts.store, demo_changes(self._now), key=self.parts.key,
+                          pin_length=self.config.identification.pin_length, now=self._now.timestamp(), source="demo")
+        except ChangeError as exc:
+            print(f"demo reservations not reloaded: {exc.problems[0]}")
+        self.parts.kiosk.input_hook = self.on_panel
+
+    def on_panel(self, event: object) -> bool:
+        from kioskd.tokens import mint
+        from kioskd.ui.simpanel import SimAction
+
         if not isinstance(event, SimAction):
             return False
+        locks, parts = self.parts.lock_bank, self.parts
         if event.kind == "door":
             number = int(event.arg)
-            if parts.lock_bank.door_is_open(number):
-                parts.lock_bank.close_door(number)
-            else:
-                parts.lock_bank.open_door(number)
+            (locks.close_door if locks.door_is_open(number) else locks.open_door)(number)
         elif event.kind == "qr" and parts.camera is not None:
-            text = None if event.arg is None else mint(key, event.arg, config.kiosk.id, now.timestamp() + 86400)
+            text = None if event.arg is None else mint(self._key, event.arg, self.config.kiosk.id,
+                                                       self._now.timestamp() + 86400)
+            # the Sim camera waits for its scanner thread; the main loop must not
             threading.Thread(target=parts.camera.show, args=(text,), daemon=True).start()
         elif event.kind == "tag" and parts.tag_reader is not None:
             threading.Thread(target=parts.tag_reader.present, args=(event.arg,), daemon=True).start()
         return True
 
-    def refresh_panel() -> None:
-        for number in parts.lock_bank.relays:
-            panel.set_door(number, parts.lock_bank.door_is_open(number))
-            panel.set_relay(number, bool(parts.lock_bank.relays[number].value))
-        if panel.dirty:
-            parts.screen.mark_dirty()
+    def refresh_panel(self) -> None:
+        locks = self.parts.lock_bank
+        for number in locks.relays:
+            self.panel.set_door(number, locks.door_is_open(number))
+            self.panel.set_relay(number, bool(locks.relays[number].value))
 
-    parts.kiosk.input_hook = on_panel
+    def run(self, stop: threading.Event) -> None:
+        print("Demo reservations (PIN codes):")
+        for rid, (product, locker, pin) in DEMO_PINS.items():
+            print(f"  {rid}  {product:15s} locker {locker}  PIN {pin}", flush=True)
+        try:
+            self.parts.kiosk.run(stop, on_tick=self.refresh_panel)
+        finally:
+            self.parts.close()
+
+
+def run_window(config_path: str, data_dir: Path) -> int:
+    import signal
+
     stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    window = SimulatorWindow(config_path, data_dir)
     try:
-        parts.kiosk.run(stop, on_tick=refresh_panel)
+        window.run(stop)
     except KeyboardInterrupt:
         pass
-    finally:
-        parts.close()
     return 0
 
 
@@ -162,11 +178,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", default="var/demo")
     parser.add_argument("--out", default="screenshots/tour", help="where the headless tour writes screenshots")
     parser.add_argument("--tour", action="store_true", help="run the scripted tour even with a display")
+    parser.add_argument("--window", action="store_true", help="open the window even where no display is detected")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    if args.tour or headless():
-        import os
-
+    os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
+    if args.tour or (headless() and not args.window):
         os.environ["SDL_VIDEODRIVER"] = "dummy"
         out = Path(args.out).resolve()
         print("No display: running the scripted tour headless.", flush=True)

@@ -44,6 +44,7 @@ class Harness:
     def __enter__(self) -> Harness:
         os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
         os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
+        os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
         self.config: Config = load_config(self.config_path)
         if not self.config.all_simulated:
             raise HarnessError(f"{self.config_path}: the harness needs sim or none drivers only")

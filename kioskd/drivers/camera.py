@@ -297,6 +297,8 @@ class QrScanner:
         self._in_view: dict[str, int] = {}  # text -> consecutive frames it has been missing from
         self._progress = threading.Condition()
         self._frames_processed = 0
+        self._last_frame: np.ndarray | None = None  # a source repeating the very same array needs no new decode
+        self._last_texts: list[str] | None = None
         self._seq_starts: deque[tuple[int, int]] = deque(maxlen=256)  # (seq, frames processed before it)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -403,7 +405,11 @@ class QrScanner:
 
     def _process(self, frame: np.ndarray, seq: int) -> None:
         try:
-            texts = self._decoder.decode(frame)
+            if frame is self._last_frame:
+                texts = self._last_texts
+            else:
+                texts = self._decoder.decode(frame)
+                self._last_frame, self._last_texts = frame, texts
         except (cv2.error, ValueError) as exc:
             level = logging.DEBUG if str(exc) == self._last_decode_error else logging.WARNING
             log.log(level, "skipped a frame the decoder rejected: %s", exc)

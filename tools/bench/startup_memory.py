@@ -23,7 +23,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "config" / "sim.toml"
-ENV = {**os.environ, "SDL_VIDEODRIVER": "dummy", "SDL_AUDIODRIVER": "dummy"}
+ENV = {**os.environ, "SDL_VIDEODRIVER": "dummy", "SDL_AUDIODRIVER": "dummy", "PYGAME_HIDE_SUPPORT_PROMPT": "1"}
 
 PICKUP_SCRIPT = r"""
 import json, resource, sys, time
@@ -58,10 +58,32 @@ def _run(cmd: list[str]) -> tuple[float, float, str]:
     return time.perf_counter() - start, usage.ru_maxrss / 1024, out
 
 
+def _idle_cpu(data_dir: str, seconds: float) -> dict:
+    """CPU share of the daemon sitting on the attract screen (sim camera armed), from /proc."""
+    proc = subprocess.Popen([sys.executable, "-m", "kioskd", "--config", str(CONFIG), "--data-dir", data_dir,
+                             "--log-level", "ERROR"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                            env=ENV, cwd=ROOT)
+    proc.stdout.readline()  # "ready in N ms"
+    time.sleep(1.0)
+    tick = os.sysconf("SC_CLK_TCK")
+
+    def cpu_seconds() -> float:
+        fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / tick  # utime + stime
+
+    before, start = cpu_seconds(), time.monotonic()
+    time.sleep(seconds)
+    used, wall = cpu_seconds() - before, time.monotonic() - start
+    proc.terminate()
+    proc.wait(timeout=10)
+    return {"seconds": round(wall, 1), "cpu_percent_of_one_core": round(100 * used / wall, 2)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--pickups", type=int, default=300)
+    parser.add_argument("--idle-seconds", type=float, default=20.0)
     args = parser.parse_args()
     ready_ms, ready_wall, ready_rss, base_wall, base_rss = [], [], [], [], []
     baseline = [sys.executable, "-c", "import pygame, cv2, pyzbar.pyzbar, gpiozero, serial, sqlite_utils, cryptography"]
@@ -77,8 +99,9 @@ def main() -> None:
             ready_rss.append(rss)
             base_wall.append(bwall * 1000)
             base_rss.append(brss)
+        idle = _idle_cpu(f"{tmp}/idle", seconds=args.idle_seconds)
         _, _, out = _run([sys.executable, "-c", PICKUP_SCRIPT, str(args.pickups), f"{tmp}/pickups", str(CONFIG)])
-        pickups = json.loads(out)
+        pickups = json.loads(out.strip().splitlines()[-1])
     median = statistics.median
     print(json.dumps({
         "runs": args.runs,
@@ -89,6 +112,7 @@ def main() -> None:
         "peak_rss_at_ready_mb": {"median": round(median(ready_rss), 1),
                                  "baseline_imports_only_median": round(median(base_rss), 1),
                                  "ratio": round(median(ready_rss) / median(base_rss), 2)},
+        "idle_attract_screen": idle,
         "pickups": {"count": args.pickups, "collected": pickups["collected"],
                     "rss_ready_mb": round(pickups["rss_ready_mb"], 1),
                     "rss_after_10pct_mb": round(pickups["rss_warm_mb"], 1),
