@@ -2,11 +2,12 @@
 
 import string
 
-from conftest import reservation
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kioskd.drivers.rfid import rdm6300_frame
+
+from conftest import reservation
 
 SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
 

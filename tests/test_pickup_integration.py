@@ -2,6 +2,7 @@
 real QR images through the real decoder."""
 
 import pytest
+
 from conftest import NOW, reservation
 
 
