@@ -80,7 +80,11 @@ def pickup_settings(config: Config) -> PickupSettings:
 
 
 def _sync_lockers(store: Store, config: Config) -> None:
+    """The config says which lockers exist; one removed from it is kept (history) but out of service."""
     with store.transaction() as conn:
+        numbers = [s.number for s in config.lockers]
+        conn.execute(f"UPDATE lockers SET out_of_service = 1 WHERE number NOT IN ({','.join('?' * len(numbers))})",
+                     numbers)
         for spec in config.lockers:
             conn.execute(
                 "INSERT INTO lockers (number, size, row, col) VALUES (?, ?, ?, ?) ON CONFLICT(number)"

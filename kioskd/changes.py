@@ -135,6 +135,7 @@ def _apply_reservation(store: Store, change: dict, *, key: bytes, pin_length: in
     existing = store.conn.execute("SELECT status FROM reservations WHERE id = ?", (rid,)).fetchone()
     if existing and existing[0] in FINAL_STATUSES:
         raise _Invalid(f"id: reservation {rid} is {existing[0]} and can no longer change")
+    _refuse_while_released(store, rid)
     if existing:
         store.conn.execute(
             "UPDATE reservations SET product = ?, status = ?, locker = ?, expires_at = ?, updated_at = ?"
@@ -146,9 +147,13 @@ def _apply_reservation(store: Store, change: dict, *, key: bytes, pin_length: in
     if pin is not None:
         digest = keyed_hash(key, "pin", pin)
         holder = store.conn.execute(
-            "SELECT reservation_id FROM credentials WHERE kind = 'pin' AND digest = ?", (digest,)).fetchone()
+            "SELECT c.reservation_id, r.status FROM credentials c JOIN reservations r ON r.id = c.reservation_id"
+            " WHERE c.kind = 'pin' AND c.digest = ?", (digest,)).fetchone()
         if holder and holder[0] != rid:
-            raise _Invalid("pin: this code is already in use by another reservation at this kiosk")
+            if holder[1] not in FINAL_STATUSES:
+                raise _Invalid("pin: this code is already in use by another reservation at this kiosk")
+            # a finished reservation's code may be given out again; it then names the new one
+            store.conn.execute("DELETE FROM credentials WHERE kind = 'pin' AND digest = ?", (digest,))
         store.conn.execute("DELETE FROM credentials WHERE reservation_id = ? AND kind = 'pin'", (rid,))
         store.conn.execute("INSERT INTO credentials (kind, digest, reservation_id) VALUES ('pin', ?, ?)",
                            (digest, rid))
@@ -162,5 +167,14 @@ def _apply_cancel(store: Store, change: dict, *, now: float) -> None:
         raise _Invalid(f"id: no reservation {rid} at this kiosk")
     if row[0] == "collected":
         raise _Invalid(f"id: reservation {rid} has already been collected")
+    _refuse_while_released(store, rid)
+    # the credentials stay (as keyed hashes) so the citizen is told "cancelled", not "unknown code"
     store.conn.execute("UPDATE reservations SET status = 'cancelled', updated_at = ? WHERE id = ?", (iso(now), rid))
-    store.conn.execute("DELETE FROM credentials WHERE reservation_id = ?", (rid,))
+
+
+def _refuse_while_released(store: Store, rid: str) -> None:
+    """A reservation whose locker is open right now is settled by its door, not by the town hall."""
+    busy = store.conn.execute("SELECT locker FROM releases WHERE reservation_id = ? AND state IN ('pending', 'opened')",
+                              (rid,)).fetchone()
+    if busy:
+        raise _Invalid(f"id: reservation {rid} is being collected at locker {busy[0]} right now; send it again later")

@@ -11,7 +11,7 @@ import threading
 import time
 
 from kioskd.app import StartupError, build
-from kioskd.config import ConfigError, load_config
+from kioskd.config import EXAMPLE_PLACEHOLDER_PUBLIC_KEY_B64, ConfigError, load_config
 from kioskd.secrets import KeyFileError
 from kioskd.store import StoreError
 from kioskd.systemd import Notifier
@@ -72,6 +72,8 @@ def self_check(parts) -> list[str]:
         raise StoreError(f"{parts.store.path}: integrity check failed")
     if not parts.lock_bank.relays_off():
         raise StartupError("a relay is energised at start")
+    if parts.config.identification.qr_public_key == EXAMPLE_PLACEHOLDER_PUBLIC_KEY_B64:
+        problems.append("identification.qr_public_key is the example placeholder: every QR code will be refused")
     for name, status in parts.kiosk.devices.items():
         if not status.ok:
             problems.append(f"{name} down ({status.detail})")

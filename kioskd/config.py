@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 SIM_TEST_PUBLIC_KEY_B64 = "Uks+64svVPiSpHffckpA4U0RBV/jf4IJYc7qDoGnsR4="
+# the placeholder in config/aalter.example.toml: nobody holds its private key, so no QR code verifies
+EXAMPLE_PLACEHOLDER_PUBLIC_KEY_B64 = "sDbZjWbeceO6F3j2jmyUbA+5Y+1ZgzFsFlZd1CKaIag="
 """Public half of ``config/sim-test-backend.key``: the simulator's test key, never for real doors"""
 
 LANGUAGES = ("nl", "fr", "en")

@@ -36,9 +36,9 @@ def commit_release(store: Store, *, reservation_id: str, locker: int, reason: st
         out_of_service = conn.execute("SELECT out_of_service FROM lockers WHERE number = ?", (locker,)).fetchone()
         if out_of_service is None or out_of_service[0]:
             raise ReleaseRefusedError("locker_out_of_service")
-        if reason == "retry":
-            conn.execute("UPDATE releases SET state = 'unopened', closed_at = ? WHERE reservation_id = ?"
-                         " AND state = 'pending'", (iso(now), reservation_id))
+        # a new release supersedes one of the same reservation whose door never opened
+        conn.execute("UPDATE releases SET state = 'unopened', closed_at = ? WHERE reservation_id = ?"
+                     " AND state = 'pending'", (iso(now), reservation_id))
         cursor = conn.execute(
             "INSERT INTO releases (reservation_id, locker, reason, method, state, created_at)"
             " VALUES (?, ?, ?, ?, 'pending', ?)", (reservation_id, locker, reason, method, iso(now)))
@@ -54,12 +54,20 @@ def commit_release(store: Store, *, reservation_id: str, locker: int, reason: st
     return release_id
 
 
-def record_door_event(store: Store, locker: int, opened: bool, now: float) -> DoorRecord:
-    """Journal a door sensor change; an opening nobody released is an alarm (forced door)."""
+def record_door_event(store: Store, locker: int, opened: bool, now: float, *,
+                      release_window: float = 300.0) -> DoorRecord:
+    """Journal a door sensor change; an opening nobody released is an alarm (forced door).
+
+    Only a release from the last ``release_window`` seconds explains an opening: a stale pending
+    row must never excuse a door forced much later.
+    """
     with store.transaction() as conn:
-        state = "pending" if opened else "opened"
-        row = conn.execute("SELECT id FROM releases WHERE locker = ? AND state = ? ORDER BY id DESC LIMIT 1",
-                           (locker, state)).fetchone()
+        if opened:
+            row = conn.execute("SELECT id FROM releases WHERE locker = ? AND state = 'pending' AND created_at >= ?"
+                               " ORDER BY id DESC LIMIT 1", (locker, iso(now - release_window))).fetchone()
+        else:
+            row = conn.execute("SELECT id FROM releases WHERE locker = ? AND state = 'opened'"
+                               " ORDER BY id DESC LIMIT 1", (locker,)).fetchone()
         release_id = row[0] if row else None
         if release_id is not None:
             column = "opened_at" if opened else "closed_at"
@@ -90,7 +98,6 @@ def _collect(store: Store, reservation_id: str, release_id: int, door_left_open:
         " WHERE id = ? AND status = 'ready'", (iso(now), iso(now), reservation_id))
     if cursor.rowcount != 1 or release is None:
         return None
-    conn.execute("DELETE FROM credentials WHERE reservation_id = ?", (reservation_id,))
     payload = {"reservation": reservation_id, "locker": release[0], "method": release[1],
                "release": release_id, "collected_at": iso(now), "door_left_open": door_left_open,
                "recovered": recovered}
@@ -123,6 +130,13 @@ def recover_after_restart(store: Store, now: float) -> list[str]:
     with store.transaction() as conn:
         rows = conn.execute("SELECT id, reservation_id, locker, reason, state FROM releases"
                             " WHERE state IN ('pending', 'opened') ORDER BY id").fetchall()
+        # a pickup whose door opened and closed again, killed before the collection committed
+        closed = conn.execute("SELECT l.id, l.reservation_id FROM releases l JOIN reservations r"
+                              " ON r.id = l.reservation_id WHERE l.state = 'closed' AND l.reason != 'reopen'"
+                              " AND r.status = 'ready' ORDER BY l.id").fetchall()
+        for release_id, reservation_id in closed:
+            _collect(store, reservation_id, release_id, False, now, recovered=True)
+            notes.append(f"release {release_id}: door had closed; collection of {reservation_id} recorded")
         for release_id, reservation_id, locker, reason, state in rows:
             conn.execute("UPDATE releases SET state = 'interrupted', closed_at = ? WHERE id = ?",
                          (iso(now), release_id))

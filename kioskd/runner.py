@@ -10,6 +10,8 @@ import logging
 import sqlite3
 from collections.abc import Callable, Iterable
 
+from gpiozero.exc import GPIOZeroError
+
 from kioskd import effects as fx
 from kioskd import journal
 from kioskd.clock import Clock
@@ -131,7 +133,13 @@ class EffectRunner:
             log.exception("journal commit failed; locker %s stays locked", e.locker)
             return ReleaseRefused("internal")
         # the journal row is committed: only now may the lock be energised
-        self._locks.pulse(e.locker)
+        try:
+            self._locks.pulse(e.locker)
+        except (GPIOZeroError, KeyError, OSError) as exc:
+            log.error("relay of locker %s failed: %s", e.locker, exc)
+            self._release_outcome(fx.RecordReleaseOutcome(release_id, "unopened"))
+            self._alarm(fx.RaiseAlarm("relay_fault", e.locker, e.reservation_id))
+            return ReleaseRefused("locker_out_of_service")
         log.info("locker %s released (release %s, %s)", e.locker, release_id, e.reason)
         return ReleaseStarted(release_id, e.locker)
 

@@ -26,17 +26,22 @@ def log(line: str) -> None:
 
 
 class WitnessPin(MockPin):
+    """At the instant a relay is energised: which release row, committed and pending, explains it?"""
+
     relay_lockers: dict = {}
-    pulses: dict = {}
+    last_pulsed: dict = {}  # locker -> release id of its previous pulse (across restarts, from the log)
 
     def _change_state(self, value):
         if value and self._function == "output" and self.info.name in self.relay_lockers:
             locker = self.relay_lockers[self.info.name]
-            with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True) as conn:
-                committed = conn.execute("SELECT COUNT(*) FROM releases WHERE locker = ?", (locker,)).fetchone()[0]
-            before = self.pulses.get(locker, 0)
-            self.pulses[locker] = before + 1
-            log(f"pulse {locker} {committed} {before}")
+            conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+            try:
+                newest = conn.execute("SELECT MAX(id) FROM releases WHERE locker = ? AND state = 'pending'",
+                                      (locker,)).fetchone()[0]
+            finally:
+                conn.close()
+            log(f"pulse {locker} {newest or 0} {self.last_pulsed.get(locker, 0)}")
+            self.last_pulsed[locker] = newest or 0
         return super()._change_state(value)
 
 
@@ -44,7 +49,7 @@ def main() -> None:
     for line in Path(log_path).read_text().splitlines():
         parts = line.split()
         if parts and parts[0] == "pulse":
-            WitnessPin.pulses[int(parts[1])] = WitnessPin.pulses.get(int(parts[1]), 0) + 1
+            WitnessPin.last_pulsed[int(parts[1])] = int(parts[2])
     factory = MockFactory(pin_class=WitnessPin)
     with Harness(config=config, data_dir=data_dir, pin_factory=factory) as k:
         WitnessPin.relay_lockers = {k.parts.lock_bank.wiring[n].relay: n for n in k.parts.lock_bank.wiring}

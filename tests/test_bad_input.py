@@ -1,13 +1,16 @@
 """Bad input at the daemon's edges never crashes it, never opens a door, and changes nothing."""
 
+import base64
+import json
 import string
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from kioskd import tokens
 from kioskd.drivers.rfid import rdm6300_frame
 
-from conftest import reservation
+from conftest import SIM_CONFIG, reservation
 
 SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
 
@@ -33,8 +36,29 @@ def test_random_serial_bytes(kiosk, data):
     assert k.parts.tag_reader.parser.frames_ok >= ok_before + 1
 
 
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _signed(payload: bytes) -> str:
+    """Validly signed by the simulator's key, but with a payload that is not what a token holds."""
+    key = tokens.load_private_key(str(SIM_CONFIG.parent / "sim-test-backend.key"))
+    body = f"KD1.{_b64(payload)}"
+    return f"{body}.{_b64(key.sign(body.encode()))}"
+
+
+QR_TEXTS = st.one_of(
+    st.text(alphabet=string.printable, min_size=1, max_size=120),
+    st.builds(lambda a, b: f"KD1.{_b64(a)}.{_b64(b)}", st.binary(max_size=80), st.binary(min_size=64, max_size=64)),
+    st.builds(_signed, st.one_of(st.binary(max_size=60), st.builds(
+        lambda d: json.dumps(d).encode(), st.dictionaries(st.sampled_from("rkejx"),
+                                                          st.one_of(st.integers(), st.text(max_size=8), st.none()),
+                                                          max_size=5)))),
+)
+
+
 @SETTINGS
-@given(text=st.text(alphabet=string.printable, min_size=1, max_size=120))
+@given(text=QR_TEXTS)
 def test_random_qr_payloads(kiosk, text):
     k = kiosk
     if not k.store.conn.execute("SELECT 1 FROM reservations").fetchone():

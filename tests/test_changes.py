@@ -52,7 +52,23 @@ def test_reservation_and_cancel(store):
         ("R-1001", "ready", 3), ("R-1002", "ready", 4)]
     load(store, [{"type": "reservation.cancel", "id": "R-1001"}])
     assert rows(store, "SELECT status FROM reservations WHERE id = 'R-1001'") == [("cancelled",)]
-    assert rows(store, "SELECT COUNT(*) FROM credentials WHERE reservation_id = 'R-1001'") == [(0,)]
+    # the keyed hash stays, so the citizen is told "cancelled" rather than "unknown code"
+    assert rows(store, "SELECT COUNT(*) FROM credentials WHERE reservation_id = 'R-1001'") == [(1,)]
+    load(store, [res("R-1003", locker=5)])  # a finished reservation's PIN may be given out again
+    assert rows(store, "SELECT reservation_id FROM credentials WHERE digest = ?".replace(
+        "?", f"'{keyed_hash(KEY, 'pin', '40213377')}'")) == [("R-1003",)]
+
+
+def test_no_change_while_the_locker_is_open(store):
+    from kioskd import journal
+
+    load(store, [res()])
+    journal.commit_release(store, reservation_id="R-1001", locker=3, reason="pickup", method="pin", token_id=None,
+                           now=NOW)
+    for change in ({"type": "reservation.cancel", "id": "R-1001"}, res(locker=4)):
+        with pytest.raises(ChangeError, match="being collected at locker 3 right now"):
+            load(store, [change])
+    assert rows(store, "SELECT status, locker FROM reservations") == [("ready", 3)]
 
 
 def test_pin_stored_only_as_hmac(store, tmp_path):

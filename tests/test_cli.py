@@ -117,3 +117,15 @@ def test_kioskctl_keygen(tmp_path):
     assert len(decode_public_key(line.split('"')[1])) == 32
     again = run(["kioskd.ctl", "keygen", "--out", str(out)])
     assert again.returncode == 1  # never overwrites a key
+
+
+def test_example_placeholder_key_is_reported_at_start(tmp_path):
+    from kioskd.config import EXAMPLE_PLACEHOLDER_PUBLIC_KEY_B64, SIM_TEST_PUBLIC_KEY_B64
+
+    assert EXAMPLE_PLACEHOLDER_PUBLIC_KEY_B64 in (ROOT / "config" / "aalter.example.toml").read_text()
+    config = tmp_path / "sim.toml"
+    config.write_text(SIM_CONFIG.read_text().replace(SIM_TEST_PUBLIC_KEY_B64, EXAMPLE_PLACEHOLDER_PUBLIC_KEY_B64)
+                      .replace('data_dir = "../var/sim"', f'data_dir = "{tmp_path}/d"'))
+    result = run(["kioskd", "--config", str(config), "--exit-after-ready"])
+    assert result.returncode == 0
+    assert "degraded: identification.qr_public_key is the example placeholder" in result.stderr

@@ -75,3 +75,17 @@ def test_recovery_never_repulses_and_settles_by_door_state(store):
     types = [(e["type"], e["payload"].get("recovered")) for e in store.outbox()]
     assert types == [("release.interrupted", None), ("release.interrupted", None), ("pickup.collected", True)]
     assert journal.recover_after_restart(store, NOW + 6) == []  # idempotent
+
+
+def test_recovery_collects_a_closed_door_whose_collection_was_lost(store):
+    rid = release(store, "R-3", 3)
+    journal.record_door_event(store, 3, True, NOW)
+    journal.record_door_event(store, 3, False, NOW)  # killed here, before RecordCollected committed
+    journal.recover_after_restart(store, NOW + 5)
+    assert status(store, "R-3") == "collected"
+    assert [(e["type"], e["payload"]["release"]) for e in store.outbox()] == [("pickup.collected", rid)]
+
+
+def test_stale_pending_release_does_not_excuse_a_forced_door(store):
+    release(store, "R-1", 1)
+    assert journal.record_door_event(store, 1, True, NOW + 3600).forced

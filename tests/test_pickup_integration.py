@@ -116,14 +116,17 @@ def test_expired_and_collected_twice_refused(kiosk):
     k.load([reservation(), reservation("R-OLD", locker=5, pin="12340000", expires_at="2026-11-01T00:00:00+00:00")])
     pin_pickup(k, "12340000")
     assert k.screen == "error" and k.released == []
+    assert k.kiosk.state.error == "expired"
     k.press("ok")
     k.press("method:pin")
     k.type_code("40213377")
     k.open_door(3)
     k.close_door(3)
     k.press("done")
-    pin_pickup(k)  # credentials of a collected reservation are gone: unknown code
+    pin_pickup(k)
     assert k.screen == "error" and len(k.released) == 1
+    assert k.kiosk.state.error == "already_collected"
+    assert k.store.conn.execute("SELECT COUNT(*) FROM lockouts").fetchone()[0] == 0  # not a wrong guess
 
 
 def test_strong_product_refused_with_reason(kiosk):
@@ -210,5 +213,39 @@ def test_relays_off_at_start_and_after_pulse(kiosk):
     kiosk.load([reservation()])
     pin_pickup(kiosk)
     assert not kiosk.parts.lock_bank.relays_off()
-    time.sleep(0.7)  # the pulse is bounded (0.5 s in sim.toml) in wall time
-    assert kiosk.parts.lock_bank.relays_off()
+    deadline = time.monotonic() + 5
+    while not kiosk.parts.lock_bank.relays_off() and time.monotonic() < deadline:
+        time.sleep(0.05)  # the pulse is bounded (0.5 s in sim.toml) in wall time
+    states = kiosk.relay_pin(3).states
+    assert kiosk.parts.lock_bank.relays_off() and 0.4 <= states[-1].timestamp <= 1.5
+
+
+def test_help_during_open_door_keeps_the_session(kiosk):
+    k = kiosk
+    k.load([reservation()])
+    pin_pickup(k)
+    k.open_door(3)
+    k.press("help")
+    k.press("done")
+    assert k.screen == "close_door"
+    k.close_door(3)
+    assert [e["type"] for e in k.outbox()] == ["pickup.collected"]
+
+
+def test_cancelled_reservation_is_told_so(kiosk):
+    k = kiosk
+    k.load([reservation()])
+    k.load([{"type": "reservation.cancel", "id": "R-1001"}])
+    pin_pickup(k)
+    assert k.screen == "error" and k.kiosk.state.error == "cancelled" and k.released == []
+
+
+def test_relay_fault_is_refused_and_alarmed(kiosk):
+    k = kiosk
+    k.load([reservation()])
+    k.parts.lock_bank.relays[3].close()  # the relay output is gone (e.g. a GPIO fault)
+    pin_pickup(k)
+    assert k.screen == "error" and k.released == []
+    assert [e["type"] for e in k.outbox()] == ["alarm.relay_fault"]
+    assert k.store.conn.execute("SELECT state FROM releases").fetchone()[0] == "unopened"
+    assert k.store.conn.execute("SELECT status FROM reservations").fetchone()[0] == "ready"

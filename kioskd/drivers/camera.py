@@ -13,161 +13,26 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from ctypes import byref, c_int, c_void_p, cast, string_at
 from typing import Protocol
 
 import cv2
 import numpy as np
-import qrcode
-from pyzbar import wrapper as zbar
-from pyzbar.pyzbar import ZBarSymbol
-from qrcode.exceptions import DataOverflowError
 
-from kioskd.events import DeviceStatus, Post, QrScanned
+from kioskd.drivers.qr import BACKGROUND, QrDecoder, render_qr  # re-exported: callers import them from here
+from kioskd.drivers.worker import BACKOFF_MAX as BACKOFF_MAX  # re-exported: defined here before
+from kioskd.drivers.worker import BACKOFF_MIN as BACKOFF_MIN  # re-exported: defined here before
+from kioskd.drivers.worker import DeviceLifecycle, DeviceWorker
+from kioskd.events import Post, QrScanned
 
 log = logging.getLogger(__name__)
 
-BACKGROUND = 200  # light grey around the code, like a phone screen in a dim reader slot
-QUIET_ZONE_MODULES = 4  # what the QR standard asks for; less makes decoders miss codes
 STALL_SECONDS = 2.0  # no frame for this long: the camera counts as lost
 READ_TIMEOUT = 0.25  # longest a read may block, so stop() joins promptly
-BACKOFF_MIN = 0.5
-BACKOFF_MAX = 10.0
 SIM_WAIT_SECONDS = 3.0
-_Y800 = int.from_bytes(b"Y800", "little")  # zbar's fourcc for 8-bit greyscale
 
 
-class CodeScanner(Protocol):
+class CodeScanner(DeviceLifecycle, Protocol):
     """What the composition root needs from any code scanner, real or simulated."""
-
-    @property
-    def ok(self) -> bool: ...
-    @property
-    def status(self) -> str: ...
-    def start(self) -> None: ...
-    def stop(self) -> None: ...
-
-
-# ---- decoding -----------------------------------------------------------------------------------
-
-
-def _qr_binary_config() -> int | None:
-    """zbar's "binary" option number, or None for a zbar too old to have it (before 0.23).
-
-    Without it zbar guesses the character set of byte-mode QR data and often takes short UTF-8
-    text for Shift-JIS ("é" comes back as a CJK character), so the raw bytes are asked for and
-    decoded as UTF-8 here.
-    """
-    symbology, config, value = c_int(), c_int(), c_int()
-    if zbar.zbar_parse_config(b"qrcode.binary", byref(symbology), byref(config), byref(value)) != 0:
-        return None
-    return config.value
-
-
-_TO_GRAY = {3: cv2.COLOR_BGR2GRAY, 4: cv2.COLOR_BGRA2GRAY}
-
-
-def _to_gray(frame: np.ndarray) -> np.ndarray | None:
-    """One 8-bit luminance plane, or None for a frame with no pixels or an unknown layout.
-
-    zbar reads a single plane; handing it a colour array makes pyzbar keep only the blue channel,
-    which loses codes printed or displayed in red or green.
-    """
-    if frame.ndim == 3 and frame.shape[2] == 1:
-        frame = frame[:, :, 0]
-    if frame.size == 0 or not (frame.ndim == 2 or frame.ndim == 3 and frame.shape[2] in _TO_GRAY):
-        return None
-    frame = np.ascontiguousarray(frame)
-    return frame if frame.ndim == 2 else cv2.cvtColor(frame, _TO_GRAY[frame.shape[2]])
-
-
-class QrDecoder:
-    """Finds QR codes in a camera frame and returns their texts.
-
-    Uses zbar through pyzbar's bindings, limited to QR codes so a barcode on a parcel or a poster
-    behind the citizen is never taken for a token.
-    """
-
-    def __init__(self) -> None:
-        self._binary = _qr_binary_config()
-        if self._binary is None:
-            log.info("this zbar cannot return raw QR bytes; non-ASCII codes may be misread")
-
-    def decode(self, frame: np.ndarray) -> list[str]:
-        """The distinct UTF-8 texts of the QR codes in ``frame`` (grey, BGR or BGRA), sorted, so
-        the same codes always give the same list whatever order zbar finds them in."""
-        if not isinstance(frame, np.ndarray):
-            raise TypeError(f"frame must be a numpy array, not {type(frame).__name__}")
-        if frame.dtype != np.uint8:
-            raise TypeError(f"frame must be uint8, not {frame.dtype}")
-        gray = _to_gray(frame)
-        if gray is None:
-            return []
-        texts = set()
-        for data in self._scan(gray):
-            try:
-                texts.add(data.decode("utf-8"))
-            except UnicodeDecodeError:
-                log.info("ignoring a QR code whose %d bytes are not UTF-8", len(data))
-        return sorted(texts)
-
-    def _scan(self, gray: np.ndarray) -> list[bytes]:
-        height, width = gray.shape
-        pixels = gray.tobytes()  # kept referenced until zbar is done with it
-        scanner = zbar.zbar_image_scanner_create()
-        try:
-            for symbol in ZBarSymbol:
-                if symbol not in (ZBarSymbol.NONE, ZBarSymbol.QRCODE):
-                    zbar.zbar_image_scanner_set_config(scanner, symbol, zbar.ZBarConfig.CFG_ENABLE, 0)
-            zbar.zbar_image_scanner_set_config(scanner, ZBarSymbol.QRCODE, zbar.ZBarConfig.CFG_ENABLE, 1)
-            if self._binary is not None:
-                zbar.zbar_image_scanner_set_config(scanner, ZBarSymbol.QRCODE, self._binary, 1)
-            image = zbar.zbar_image_create()
-            try:
-                zbar.zbar_image_set_format(image, _Y800)
-                zbar.zbar_image_set_size(image, width, height)
-                zbar.zbar_image_set_data(image, cast(pixels, c_void_p), len(pixels), None)
-                if zbar.zbar_scan_image(scanner, image) < 0:
-                    log.warning("zbar refused a %dx%d frame", width, height)
-                    return []
-                found = []
-                symbol = zbar.zbar_image_first_symbol(image)
-                while symbol:
-                    found.append(string_at(zbar.zbar_symbol_get_data(symbol),
-                                           zbar.zbar_symbol_get_data_length(symbol)))
-                    symbol = zbar.zbar_symbol_next(symbol)
-                return found
-            finally:
-                zbar.zbar_image_destroy(image)
-        finally:
-            zbar.zbar_image_scanner_destroy(scanner)
-
-
-def render_qr(text: str, *, width: int = 640, height: int = 480, box_size: int | None = None) -> np.ndarray:
-    """A camera-like BGR frame showing ``text`` as a QR code, for the Sim camera and tests.
-
-    Error correction M and a full quiet zone, as a phone shows a token; by default the modules are
-    as large as whole pixels allow, so the decoder gets a clean image.
-    """
-    if width < 1 or height < 1:
-        raise ValueError(f"frame size must be positive, got {width}x{height}")
-    code = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, box_size=1, border=QUIET_ZONE_MODULES)
-    try:
-        code.add_data(text.encode("utf-8"))
-        code.make(fit=True)
-    except (DataOverflowError, ValueError):  # qrcode 5 reports overflow as an invalid version 41
-        raise ValueError(f"text of {len(text.encode('utf-8'))} bytes does not fit in a QR code") from None
-    modules = np.array(code.get_matrix(), dtype=bool)
-    size = modules.shape[0]
-    box = box_size if box_size is not None else min(width, height) // size
-    if box < 1 or box * size > min(width, height):
-        raise ValueError(f"a QR code of {size} modules (with quiet zone) at {box} px per module "
-                         f"does not fit a {width}x{height} frame")
-    image = np.where(modules, 0, 255).astype(np.uint8).repeat(box, axis=0).repeat(box, axis=1)
-    frame = np.full((height, width, 3), BACKGROUND, dtype=np.uint8)
-    top, left = (height - image.shape[0]) // 2, (width - image.shape[1]) // 2
-    frame[top:top + image.shape[0], left:left + image.shape[1]] = image[:, :, None]
-    return frame
 
 
 # ---- frame sources ------------------------------------------------------------------------------
@@ -272,7 +137,7 @@ class SimFrameSource:
 _SOURCE_ERRORS = (cv2.error, OSError, RuntimeError)
 
 
-class QrScanner:
+class QrScanner(DeviceWorker):
     """Reads frames at most ``fps`` times a second and posts each code once while it stays in view.
 
     A code held in front of the camera is in nearly every frame, and sometimes missing from one
@@ -281,6 +146,11 @@ class QrScanner:
     """
 
     device = "camera"
+    _name = "QR scanner"
+    _thread_name = "qr-scanner"
+    _log = log
+    _down_name = "camera"
+    _stuck_hint = " (camera read blocking)"
 
     def __init__(self, source: FrameSource, post: Post, *, decoder: QrDecoder | None = None, fps: float = 10.0,
                  absent_frames: int = 3, reopen: Callable[[], FrameSource] | None = None) -> None:
@@ -288,62 +158,26 @@ class QrScanner:
             raise ValueError(f"fps must be positive, got {fps}")
         if absent_frames < 1:
             raise ValueError(f"absent_frames must be at least 1, got {absent_frames}")
-        self._post = post
+        super().__init__(post)
         self._decoder = decoder or QrDecoder()
         self._interval = 1.0 / fps
         self._absent_frames = absent_frames
         self._reopen = reopen
         self._source: FrameSource | None = source
         self._in_view: dict[str, int] = {}  # text -> consecutive frames it has been missing from
-        self._progress = threading.Condition()
         self._frames_processed = 0
         self._last_frame: np.ndarray | None = None  # a source repeating the very same array needs no new decode
         self._last_texts: list[str] | None = None
         self._seq_starts: deque[tuple[int, int]] = deque(maxlen=256)  # (seq, frames processed before it)
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._ok = False
-        self._status = "not started"
-        self._down = False
         self._problem = "no frames yet"
         self._last_decode_error = ""
-        self._backoff = BACKOFF_MIN
         self._last_frame_at = 0.0
         self._next_read_at = 0.0
-
-    @property
-    def ok(self) -> bool:
-        return self._ok
-
-    @property
-    def status(self) -> str:
-        return self._status
 
     @property
     def frames_processed(self) -> int:
         with self._progress:
             return self._frames_processed
-
-    def start(self) -> None:
-        if self._thread is not None:
-            raise RuntimeError("QR scanner already started")
-        self._ok, self._status = True, "scanning"
-        self._last_frame_at = time.monotonic()
-        self._thread = threading.Thread(target=self._run, name="qr-scanner", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        thread = self._thread
-        if thread is None:  # never started: nothing else will release the device
-            self._close_source()
-        elif thread is not threading.current_thread():
-            thread.join(timeout=1.0)
-            if thread.is_alive():
-                log.warning("QR scanner thread did not stop within 1 s (camera read blocking)")
-        with self._progress:
-            self._progress.notify_all()
-        self._ok, self._status = False, "stopped"
 
     def wait_for_seq(self, seq: int, frames_after: int = 1, timeout: float = 3.0) -> bool:
         """Wait until ``frames_after`` frames numbered ``seq`` or later have been fully handled
@@ -359,20 +193,16 @@ class QrScanner:
                 return self._frames_processed - before
         return 0
 
-    def _running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive() and not self._stop.is_set()
+    def _starting(self) -> None:
+        self._ok, self._status = True, "scanning"  # frames are expected; silence turns into "down"
+        self._last_frame_at = time.monotonic()
 
-    def _run(self) -> None:
-        try:
-            while not self._stop.is_set():
-                if self._down:
-                    self._recover()
-                else:
-                    self._scan_once()
-        finally:
-            self._close_source()
-            with self._progress:
-                self._progress.notify_all()
+    def _run_loop(self) -> None:
+        while not self._stop.is_set():
+            if self._down_reported:
+                self._recover()
+            else:
+                self._scan_once()
 
     def _scan_once(self) -> None:
         delay = self._next_read_at - time.monotonic()
@@ -385,7 +215,9 @@ class QrScanner:
             self._last_frame_at = now
             self._process(*got)
         elif now - self._last_frame_at >= STALL_SECONDS:
-            self._go_down()
+            self._in_view.clear()  # a code still held when the camera returns is a new presentation
+            self._reset_backoff()
+            self._went_down(self._problem)
 
     def _read(self) -> tuple[np.ndarray, int] | None:
         source = self._source
@@ -430,22 +262,12 @@ class QrScanner:
             self._frames_processed += 1
             self._progress.notify_all()
 
-    def _go_down(self) -> None:
-        self._down, self._ok = True, False
-        self._status = f"down: {self._problem}"
-        self._in_view.clear()  # a code still held when the camera returns is a new presentation
-        self._backoff = BACKOFF_MIN
-        log.warning("camera down: %s", self._problem)
-        self._post(DeviceStatus(self.device, False, self._problem))
-
     def _recover(self) -> None:
-        delay = self._backoff
-        self._status = f"down: {self._problem}; retrying in {delay:.1f} s"
-        if self._stop.wait(delay):
+        self._went_down(self._problem)  # already reported: only shows the latest problem
+        if self._back_off():
             return
-        self._backoff = min(delay * 2, BACKOFF_MAX)
         if self._reopen is not None:
-            self._close_source()
+            self._release()
             try:
                 self._source = self._reopen()
             except _SOURCE_ERRORS as exc:
@@ -454,13 +276,11 @@ class QrScanner:
         got = self._read()
         if got is None:
             return
-        self._down, self._ok, self._status = False, True, "scanning"
         self._last_frame_at = time.monotonic()
-        log.info("camera back")
-        self._post(DeviceStatus(self.device, True))
+        self._came_up("scanning")
         self._process(*got)
 
-    def _close_source(self) -> None:
+    def _release(self) -> None:
         source, self._source = self._source, None
         if source is None:
             return

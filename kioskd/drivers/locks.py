@@ -118,6 +118,8 @@ class GpioLockBank:
         for relay in self.relays.values():
             try:
                 relay.off()
+            except GPIOZeroError as exc:  # already closed or faulty: closing still releases the pin
+                log.warning("switching a relay off at close failed: %s", exc)
             finally:
                 relay.close()
         for door in self.doors.values():

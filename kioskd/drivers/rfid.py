@@ -17,7 +17,10 @@ from typing import Protocol
 
 import serial
 
-from kioskd.events import DeviceStatus, Post, TagRead
+from kioskd.drivers.worker import BACKOFF_MAX as BACKOFF_MAX  # re-exported: defined here before
+from kioskd.drivers.worker import BACKOFF_MIN as BACKOFF_MIN  # re-exported: defined here before
+from kioskd.drivers.worker import DeviceLifecycle, DeviceWorker
+from kioskd.events import Post, TagRead
 
 log = logging.getLogger(__name__)
 
@@ -26,21 +29,12 @@ ETX = 0x03
 FRAME_LENGTH = 14
 TAG_HEX_DIGITS = 10
 READ_TIMEOUT = 0.1  # seconds a read blocks: bounds how long stop() waits for the thread
-BACKOFF_MIN = 0.5
-BACKOFF_MAX = 10.0
 SIM_WAIT_SECONDS = 2.0
 _HEX_DIGITS = frozenset(b"0123456789ABCDEFabcdef")
 
 
-class TagReader(Protocol):
+class TagReader(DeviceLifecycle, Protocol):
     """What the composition root needs from any tag reader, real or simulated."""
-
-    @property
-    def ok(self) -> bool: ...
-    @property
-    def status(self) -> str: ...
-    def start(self) -> None: ...
-    def stop(self) -> None: ...
 
 
 def rdm6300_frame(tag: str) -> bytes:
@@ -139,7 +133,7 @@ class Rdm6300Parser:
         return tags
 
 
-class SerialTagReader:
+class SerialTagReader(DeviceWorker):
     """Reads a serial RFID reader in its own thread and posts one ``TagRead`` per presentation.
 
     The reader repeats frames while a card is held, so the same tag seen again within
@@ -150,27 +144,23 @@ class SerialTagReader:
     """
 
     device = "rfid"
+    _name = "RFID reader"
+    _thread_name = "rfid-reader"
+    _log = log
 
     def __init__(self, url: str, post: Post, *, baudrate: int = 9600, hold_seconds: float = 1.0,
                  port: serial.SerialBase | None = None) -> None:
         if hold_seconds < 0:
             raise ValueError(f"hold_seconds must be >= 0, got {hold_seconds}")
+        super().__init__(post)
         self._url = url
-        self._post = post
         self._baudrate = baudrate
         self._hold_seconds = hold_seconds
         self._port = port
         if port is not None:
             port.timeout = READ_TIMEOUT  # a blocking read would keep stop() from joining
         self._parser = Rdm6300Parser()
-        self._fed = threading.Condition()
         self._bytes_fed = 0
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._ok = False
-        self._status = "not started"
-        self._down_reported = False
-        self._backoff = BACKOFF_MIN
         self._last_tag: str | None = None
         self._last_seen = 0.0
 
@@ -179,38 +169,9 @@ class SerialTagReader:
         return self._parser
 
     @property
-    def ok(self) -> bool:
-        return self._ok
-
-    @property
-    def status(self) -> str:
-        return self._status
-
-    @property
     def bytes_fed(self) -> int:
-        with self._fed:
+        with self._progress:
             return self._bytes_fed
-
-    def start(self) -> None:
-        if self._thread is not None:
-            raise RuntimeError("RFID reader already started")
-        self._status = f"starting on {self._url}"
-        self._thread = threading.Thread(target=self._run, name="rfid-reader", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        thread = self._thread
-        if thread is None:  # never started: nothing else will release the device
-            self._close_port()
-        elif thread is not threading.current_thread():
-            thread.join(timeout=1.0)
-            if thread.is_alive():
-                log.warning("RFID reader thread did not stop within 1 s")
-        with self._fed:
-            self._fed.notify_all()
-        self._ok = False
-        self._status = "stopped"
 
     def wait_for_bytes(self, total: int, timeout: float) -> bool:
         """Wait until the thread has parsed ``total`` bytes in all (and posted what they held).
@@ -218,30 +179,25 @@ class SerialTagReader:
         Lets a harness know a written frame has been handled instead of sleeping; returns False on
         timeout or when the reader is not running.
         """
-        with self._fed:
-            self._fed.wait_for(lambda: self._bytes_fed >= total or not self._running(), timeout)
+        with self._progress:
+            self._progress.wait_for(lambda: self._bytes_fed >= total or not self._running(), timeout)
             return self._bytes_fed >= total
-
-    def _running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive() and not self._stop.is_set()
 
     # ---- the reader thread ---------------------------------------------------------------------
 
-    def _run(self) -> None:
+    def _starting(self) -> None:
+        self._status = f"starting on {self._url}"
+
+    def _run_loop(self) -> None:
         if self._port is not None:  # handed in by the caller, already open
             self._ok = True
             self._status = f"reading {self._url}"
-        try:
-            while not self._stop.is_set():
-                port = self._port
-                if port is None:
-                    self._open()
-                else:
-                    self._read_once(port)
-        finally:
-            self._close_port()
-            with self._fed:
-                self._fed.notify_all()
+        while not self._stop.is_set():
+            port = self._port
+            if port is None:
+                self._open()
+            else:
+                self._read_once(port)
 
     def _open(self) -> None:
         try:
@@ -256,22 +212,17 @@ class SerialTagReader:
             return
         self._port = port
         self._parser.reset()
-        self._ok = True
-        self._status = f"reading {self._url} at {self._baudrate} baud"
-        if self._down_reported:
-            self._down_reported = False
-            log.info("RFID reader back on %s", self._url)
-            self._post(DeviceStatus(self.device, True))
+        self._came_up(f"reading {self._url} at {self._baudrate} baud", where=self._url)
 
     def _read_once(self, port: serial.SerialBase) -> None:
         try:
             data = port.read(max(1, min(port.in_waiting, 4096)))
         except (serial.SerialException, OSError) as exc:
-            self._close_port()
+            self._release()
             self._went_down(f"read failed on {self._url}: {exc}")
             self._back_off()
             return
-        self._backoff = BACKOFF_MIN
+        self._reset_backoff()  # only now: a port that opens but cannot be read keeps backing off
         if data:
             self._handle(data)
 
@@ -282,25 +233,11 @@ class SerialTagReader:
             self._last_tag, self._last_seen = tag, now
             if not repeated:
                 self._post(TagRead(tag))
-        with self._fed:  # after posting, so a waiter sees the events already queued
+        with self._progress:  # after posting, so a waiter sees the events already queued
             self._bytes_fed += len(data)
-            self._fed.notify_all()
+            self._progress.notify_all()
 
-    def _went_down(self, reason: str) -> None:
-        self._ok = False
-        self._status = f"down: {reason}"
-        if not self._down_reported:
-            self._down_reported = True
-            log.warning("RFID reader down: %s", reason)
-            self._post(DeviceStatus(self.device, False, reason))
-
-    def _back_off(self) -> None:
-        delay = self._backoff
-        self._status += f"; retrying in {delay:.1f} s"
-        self._stop.wait(delay)
-        self._backoff = min(delay * 2, BACKOFF_MAX)
-
-    def _close_port(self) -> None:
+    def _release(self) -> None:
         port, self._port = self._port, None
         if port is None:
             return

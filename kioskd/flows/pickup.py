@@ -186,9 +186,11 @@ class PickupFlow:
         return replace(s, overlay="help"), effects
 
     def _on_help_tap(self, s: PickupState, e: Tap, now: float) -> Result:
-        if e.action == "done":
+        # while a locker is released the session must live on until the door is settled, or the
+        # collection would never be recorded: there "done" only closes the help screen
+        if e.action == "done" and s.phase not in DOOR_PHASES:
             return self._end_session(s)
-        if e.action in ("back", "ok"):
+        if e.action in ("back", "ok", "done"):
             return replace(s, overlay=None), []
         return s, []
 
@@ -198,6 +200,9 @@ class PickupFlow:
                                               fx.StartTimer(INACTIVITY, self.settings.inactivity_seconds)]
         if e.action in ("done", "back"):
             return self._end_session(s)
+        if e.action == "help":
+            return replace(s, overlay="help"), [fx.CancelTimer(WARNING),
+                                                fx.StartTimer(INACTIVITY, self.settings.inactivity_seconds)]
         return s, []
 
     def _fail(self, s: PickupState, reason: str, locked_seconds: int | None = None) -> Result:
@@ -276,6 +281,12 @@ class PickupFlow:
         return new, [fx.StartTimer(DOOR_OPEN, self.settings.door_open_timeout_seconds)]
 
     def _release_refused(self, s: PickupState, e: ReleaseRefused, now: float) -> Result:
+        if s.retried and s.release_id is not None:
+            # the retry of a door that did not open was refused: close that release and tell staff
+            new, effects = self._fail(s, "door_not_opened")
+            return replace(new, overlay="help"), [
+                fx.RecordReleaseOutcome(s.release_id, "unopened"),
+                fx.RaiseAlarm("door_not_opened", s.locker, s.reservation_id), *effects]
         return self._fail(s, e.reason)
 
     def _door_opened(self, s: PickupState, e: DoorOpened, now: float) -> Result:
@@ -288,8 +299,9 @@ class PickupFlow:
         if e.name != DOOR_OPEN:
             return s, []
         if not s.retried:
+            reason = "reopen" if s.collected else "retry"  # a reopen is retried as a reopen
             return replace(s, phase=Phase.RELEASING, retried=True), [
-                fx.ReleaseLocker(s.reservation_id, s.locker, "retry", s.method or "pin")]
+                fx.ReleaseLocker(s.reservation_id, s.locker, reason, s.method or "pin")]
         new, effects = self._fail(s, "door_not_opened")
         return replace(new, overlay="help"), [
             fx.RecordReleaseOutcome(s.release_id, "unopened"),
