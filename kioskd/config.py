@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any
 
 SIM_TEST_PUBLIC_KEY_B64 = "Uks+64svVPiSpHffckpA4U0RBV/jf4IJYc7qDoGnsR4="
-# the placeholder in config/aalter.example.toml: nobody holds its private key, so no QR code verifies
-EXAMPLE_PLACEHOLDER_PUBLIC_KEY_B64 = "sDbZjWbeceO6F3j2jmyUbA+5Y+1ZgzFsFlZd1CKaIag="
 """Public half of ``config/sim-test-backend.key``: the simulator's test key, never for real doors"""
+EXAMPLE_PLACEHOLDER_PUBLIC_KEY_B64 = "sDbZjWbeceO6F3j2jmyUbA+5Y+1ZgzFsFlZd1CKaIag="
+"""The placeholder in config/aalter.example.toml: nobody holds its private key, so no QR code verifies"""
 
 LANGUAGES = ("nl", "fr", "en")
 STANDARD_BAUDRATES = (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200)

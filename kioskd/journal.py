@@ -131,9 +131,9 @@ def recover_after_restart(store: Store, now: float) -> list[str]:
         rows = conn.execute("SELECT id, reservation_id, locker, reason, state FROM releases"
                             " WHERE state IN ('pending', 'opened') ORDER BY id").fetchall()
         # a pickup whose door opened and closed again, killed before the collection committed
-        closed = conn.execute("SELECT l.id, l.reservation_id FROM releases l JOIN reservations r"
-                              " ON r.id = l.reservation_id WHERE l.state = 'closed' AND l.reason != 'reopen'"
-                              " AND r.status = 'ready' ORDER BY l.id").fetchall()
+        closed = conn.execute("SELECT l.id, l.reservation_id FROM reservations r JOIN releases l"
+                              " ON l.reservation_id = r.id AND l.state = 'closed' AND l.reason != 'reopen'"
+                              " WHERE r.status = 'ready' ORDER BY l.id").fetchall()
         for release_id, reservation_id in closed:
             _collect(store, reservation_id, release_id, False, now, recovered=True)
             notes.append(f"release {release_id}: door had closed; collection of {reservation_id} recorded")

@@ -62,6 +62,8 @@ MIGRATIONS: list[list[str]] = [
             closed_at TEXT
         )""",
         "CREATE INDEX releases_open ON releases(locker, state)",
+        # changes and new releases look up a reservation's open releases
+        "CREATE INDEX releases_reservation ON releases(reservation_id, state)",
         """CREATE TABLE door_events (
             id INTEGER PRIMARY KEY AUTOINCREMENT,
             locker INTEGER NOT NULL,

@@ -149,8 +149,6 @@ class QrScanner(DeviceWorker):
     _name = "QR scanner"
     _thread_name = "qr-scanner"
     _log = log
-    _down_name = "camera"
-    _stuck_hint = " (camera read blocking)"
 
     def __init__(self, source: FrameSource, post: Post, *, decoder: QrDecoder | None = None, fps: float = 10.0,
                  absent_frames: int = 3, reopen: Callable[[], FrameSource] | None = None) -> None:

@@ -49,8 +49,6 @@ class DeviceWorker:
     _name: str  # what log lines and errors call the worker, e.g. "RFID reader"
     _thread_name: str
     _log: logging.Logger = log  # a driver logs under its own module's name
-    _down_name: str | None = None  # the device in down/back log lines, if not ``_name``
-    _stuck_hint = ""  # why the thread may not stop in time, appended to that warning
 
     def __init__(self, post: Post) -> None:
         self._post = post
@@ -88,7 +86,7 @@ class DeviceWorker:
         elif thread is not threading.current_thread():
             thread.join(timeout=JOIN_SECONDS)
             if thread.is_alive():
-                self._log.warning("%s thread did not stop within 1 s%s", self._name, self._stuck_hint)
+                self._log.warning("%s thread did not stop within 1 s (device read blocking)", self._name)
         with self._progress:  # waiters give up now rather than at their timeout
             self._progress.notify_all()
         self._ok = False
@@ -127,7 +125,7 @@ class DeviceWorker:
         self._status = f"down: {reason}"
         if not self._down_reported:
             self._down_reported = True
-            self._log.warning("%s down: %s", self._down_name or self._name, reason)
+            self._log.warning("%s down: %s", self._name, reason)
             self._post(DeviceStatus(self.device, False, reason))
 
     def _came_up(self, status: str, where: str = "") -> None:
@@ -138,7 +136,7 @@ class DeviceWorker:
         self._status = status
         if self._down_reported:
             self._down_reported = False
-            self._log.info("%s back%s", self._down_name or self._name, f" on {where}" if where else "")
+            self._log.info("%s back%s", self._name, f" on {where}" if where else "")
             self._post(DeviceStatus(self.device, True))
 
     def _back_off(self) -> bool:
