@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint deps venv clean
+.PHONY: demo test lint deps venv clean catalogues
 
 deps:
 	@sh tools/install-system-deps.sh
@@ -15,7 +15,11 @@ $(STAMP): setup.cfg pyproject.toml | deps
 	@$(PY) -m pip install -q -e '.[test]'
 	@touch $(STAMP)
 
-venv: deps $(STAMP)
+venv: deps $(STAMP) catalogues
+
+# gettext: .po -> .mo with Babel (kioskd/i18n.py); part of every build
+catalogues: $(STAMP)
+	@$(PY) tools/i18n compile
 
 # Opens the simulated kiosk in a window; without a display, runs the scripted tour
 # headless, writes a screenshot per step and exits 0.

@@ -11,6 +11,7 @@ import math
 from collections.abc import Callable, Mapping
 
 from kioskd.ui.frame import FrameBuilder, Item, Layout, locker_position
+from kioskd.ui.messages import N_
 from kioskd.ui.model import Arrow, Button, CodeDisplay, LockerMap, Rect, ScreenModel, Widget
 
 __all__ = ["ERROR_REASONS", "SCREENS", "Layout", "build_screen", "locker_position"]
@@ -24,6 +25,16 @@ LOCKER_REASONS = ("door_not_opened", "locker_out_of_service")
 ERROR_REASONS = CODE_REASONS + PICKUP_REASONS + LOCKER_REASONS + ("internal",)
 # Where trying again can help, the button says so; elsewhere "Try again" would be a false promise.
 RETRYABLE_REASONS = ("unknown_code", "forged", "malformed", "internal")
+ERROR_TEXTS = {
+    "unknown_code": N_("error.unknown_code"), "forged": N_("error.forged"), "wrong_kiosk": N_("error.wrong_kiosk"),
+    "token_expired": N_("error.token_expired"), "replayed": N_("error.replayed"), "malformed": N_("error.malformed"),
+    "expired": N_("error.expired"), "already_collected": N_("error.already_collected"),
+    "cancelled": N_("error.cancelled"), "not_ready": N_("error.not_ready"),
+    "strong_required": N_("error.strong_required"), "locker_out_of_service": N_("error.locker_out_of_service"),
+    "internal": N_("error.internal"),
+}
+ERROR_HEADINGS = {"code": N_("error.heading.code"), "pickup": N_("error.heading.pickup"),
+                  "locker": N_("error.heading.locker"), "internal": N_("error.heading.internal")}
 
 
 def _int(params: Mapping, key: str, default: int | None) -> int | None:
@@ -168,7 +179,7 @@ def _error_message(b: FrameBuilder, reason: str, p: Mapping) -> str:
     if reason == "door_not_opened":
         locker = _int(p, "locker", None)
         return b.t("error.door_not_opened_any") if locker is None else b.t("error.door_not_opened", locker=locker)
-    return b.t(f"error.{reason}")
+    return b.t(ERROR_TEXTS[reason])
 
 
 def _error(b: FrameBuilder, p: Mapping) -> None:
@@ -178,7 +189,7 @@ def _error(b: FrameBuilder, p: Mapping) -> None:
         reason = "internal"
     group = ("code" if reason in CODE_REASONS else "pickup" if reason in PICKUP_REASONS
              else "locker" if reason in LOCKER_REASONS else "internal")
-    items: list[Item] = [(b.t(f"error.heading.{group}"), "alert"), (_error_message(b, reason, p), "body")]
+    items: list[Item] = [(b.t(ERROR_HEADINGS[group]), "alert"), (_error_message(b, reason, p), "body")]
     if reason not in RETRYABLE_REASONS and reason != "locked_out":
         items.append(b.contact())
     b.stack(b.content(footer=True), items)
