@@ -116,6 +116,54 @@ def _device(value: Any) -> int | str:
     raise _Invalid(f"expected a V4L2 index (integer >= 0) or a device path, got {_describe(value)}")
 
 
+_CLOCK_RANGE = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])-([01][0-9]|2[0-4]):([0-5][0-9])")
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def _minutes(hours: str, minutes: str) -> int:
+    return int(hours) * 60 + int(minutes)
+
+
+def clock_range(text: str) -> tuple[int, int]:
+    """``"22:00-07:00"`` as minutes after midnight (start, end); the range may wrap past midnight."""
+    match = _CLOCK_RANGE.fullmatch(text.strip())
+    if match is None:
+        raise ValueError(f"expected a time range such as '22:00-07:00', got {_show(text)}")
+    start, end = _minutes(*match.group(1, 2)), _minutes(*match.group(3, 4))
+    if start == end or end > 24 * 60:
+        raise ValueError(f"expected a time range such as '22:00-07:00', got {_show(text)}")
+    return start, end
+
+
+def _clock_range_text(value: Any) -> str:
+    text = _string(value)
+    try:
+        clock_range(text)
+    except ValueError as exc:
+        raise _Invalid(str(exc)) from None
+    return text.strip()
+
+
+def _opening_hours(value: Any) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """``{mon = "09:00-12:00, 13:30-16:00", ...}`` → ((day, ranges), ...) in week order; days left out are closed."""
+    if not isinstance(value, dict):
+        raise _Invalid(f"expected a table of weekdays such as {{ mon = \"09:00-12:00\" }}, got {_describe(value)}")
+    hours = []
+    for day, spans in value.items():
+        if day not in WEEKDAYS:
+            raise _Invalid(f"unknown day {_show(day)}{_suggest(day, WEEKDAYS)}; use {_choices(WEEKDAYS)}")
+        ranges = tuple(part.strip() for part in _string(spans).split(",") if part.strip())
+        for part in ranges:
+            try:
+                start, end = clock_range(part)
+            except ValueError as exc:
+                raise _Invalid(f"{day}: {exc}") from None
+            if end <= start:
+                raise _Invalid(f"{day}: {part!r} ends before it starts")
+        hours.append((day, ranges))
+    return tuple(sorted(hours, key=lambda item: WEEKDAYS.index(item[0])))
+
+
 def pin_number(name: str) -> int | None:
     """BCM GPIO number of a gpiozero pin name (GPIOn, BCMn, BOARDn, J8:n), or None if it names no GPIO."""
     match = _PIN_NAME.fullmatch(name)
@@ -231,6 +279,7 @@ class KioskSection:
     data_dir: Path | None = _field(_path, default=None)
     key_file: Path | None = _field(_path, default=None)
     contact: str = _field(_string, default="")
+    opening_hours: tuple[tuple[str, tuple[str, ...]], ...] = _field(_opening_hours, default=())
 
 
 @dataclass(frozen=True)
@@ -278,8 +327,10 @@ class PickupSection:
     door_open_timeout_seconds: float = _field(_number, _SECONDS, default=20.0)
     door_close_reminder_seconds: float = _field(_number, _SECONDS, default=30.0)
     door_left_open_alarm_seconds: float = _field(_number, _SECONDS, default=120.0)
-    inactivity_seconds: float = _field(_number, _SECONDS, default=45.0)
+    # every time limit warns first and can be extended (EN 301 549): at least 20 s per extension, >= 10 times
+    inactivity_seconds: float = _field(_number, _between(20, 3600), default=45.0)
     timeout_warning_seconds: float = _field(_number, _SECONDS, default=15.0)
+    max_extensions: int = _field(_integer, _between(10, 1000), default=10)
 
 
 @dataclass(frozen=True)
@@ -306,6 +357,23 @@ class UiSection:
     height: int = _field(_integer, _between(320, 4096), default=800)
     fullscreen: bool = _field(_boolean, default=False)
     input_poll_ms: int = _field(_integer, _between(5, 200), default=20)
+    # the panel's visible area in millimetres: text and touch targets are sized in mm, not pixels;
+    # left out, 96 pixels per inch is assumed
+    screen_width_mm: float | None = _field(_number, _between(50, 3000), default=None)
+    screen_height_mm: float | None = _field(_number, _between(50, 3000), default=None)
+    large_text: bool = _field(_boolean, default=False)
+    key_hold_seconds: float = _field(_number, _between(0.5, 10), default=2.0)
+
+
+@dataclass(frozen=True)
+class SpeechSection:
+    driver: str = _field(_string, _one_of("mixer", "sim", "none"), default="mixer")
+    volume: float = _field(_number, _between(0, 1), default=0.8)
+    night_volume: float = _field(_number, _between(0, 1), default=0.4)
+    night_hours: str = _field(_clock_range_text, default="22:00-07:00")
+    rate: int = _field(_integer, _between(80, 300), default=150)
+    cache_dir: Path | None = _field(_path, default=None)
+    recordings_dir: Path | None = _field(_path, default=None)
 
 
 @dataclass(frozen=True)
@@ -320,6 +388,7 @@ class Config:
     lockout: LockoutSection
     identification: IdentificationSection
     ui: UiSection
+    speech: SpeechSection
 
     def locker(self, number: int) -> LockerSpec | None:
         return next((spec for spec in self.lockers if spec.number == number), None)
@@ -333,7 +402,7 @@ class Config:
 _SECTIONS: dict[str, type] = {
     "kiosk": KioskSection, "lockers": LockerSpec, "locks": LocksSection, "rfid": RfidSection,
     "camera": CameraSection, "pickup": PickupSection, "lockout": LockoutSection,
-    "identification": IdentificationSection, "ui": UiSection,
+    "identification": IdentificationSection, "ui": UiSection, "speech": SpeechSection,
 }
 _REQUIRED_SECTIONS = {"kiosk": "a [kiosk] section", "lockers": "at least one [[lockers]] table",
                       "identification": "an [identification] section"}
@@ -429,6 +498,11 @@ def _check_cross_fields(values: dict[str, Any], problems: _Problems) -> None:
     language, languages = kiosk.get("default_language"), kiosk.get("languages")
     if language and languages and language not in languages:
         problems.add("kiosk.default_language", f"{language!r} is not in kiosk.languages {list(languages)}")
+    pickup = values.get("pickup", {})
+    idle, warning = pickup.get("inactivity_seconds"), pickup.get("timeout_warning_seconds")
+    if idle is not None and warning is not None and warning >= idle:
+        problems.add("pickup.timeout_warning_seconds",
+                     f"must be shorter than pickup.inactivity_seconds ({_show(idle)}), got {_show(warning)}")
     base, most = lockout.get("base_seconds"), lockout.get("max_seconds")
     if base is not None and most is not None and most < base:
         problems.add("lockout.max_seconds",
@@ -470,6 +544,8 @@ def _check(document: dict[str, Any], path: Path) -> Config:
     base = path.absolute().parent
     kiosk = values.pop("kiosk")
     kiosk.update(data_dir=_resolve(kiosk["data_dir"], base), key_file=_resolve(kiosk["key_file"], base))
+    speech = values["speech"]
+    speech.update(cache_dir=_resolve(speech["cache_dir"], base), recordings_dir=_resolve(speech["recordings_dir"], base))
     return Config(
         path=path,
         kiosk=KioskSection(**kiosk),

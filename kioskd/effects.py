@@ -111,3 +111,36 @@ class RaiseAlarm:
     kind: str  # door_not_opened, door_left_open, door_forced
     locker: int
     reservation_id: str | None = None
+
+
+# ---- accessibility: voice, tones, audio mode, text size -------------------------------------------
+
+
+@dataclass(frozen=True)
+class Tone:
+    """A short sound, not speech: ``key`` (a key or button was taken), ``complete`` (a code is full
+    length), ``warning`` (time is running out), ``error``."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class SetAudioMode:
+    """The keypad-driven, spoken mode for blind users, on or off; it ends with the session."""
+
+    on: bool
+
+
+@dataclass(frozen=True)
+class SetLargeText:
+    on: bool
+
+
+@dataclass(frozen=True)
+class ResetVolume:
+    """Back to the default loudness for the time of day; sent when a session ends."""
+
+
+@dataclass(frozen=True)
+class ChangeVolume:
+    steps: int  # +1 louder, -1 softer

@@ -263,7 +263,7 @@ def test_bool_is_not_a_number_and_a_number_is_not_a_bool(tmp_path: Path, section
     ("locks", "pulse_seconds = 0.05", "must be between 0.1 and 5.0, got 0.05"),
     ("locks", "pulse_seconds = 6", "must be between 0.1 and 5.0, got 6"),
     ("locks", "door_bounce_seconds = 1.5", "must be between 0 and 1, got 1.5"),
-    ("pickup", "inactivity_seconds = 0", "must be greater than 0 and at most 3600, got 0"),
+    ("pickup", "inactivity_seconds = 0", "must be between 20 and 3600, got 0"),
     ("pickup", "reopen_grace_seconds = 3600.5", "must be greater than 0 and at most 3600, got 3600.5"),
     ("pickup", "door_open_timeout_seconds = nan", "expected a finite number, got nan"),
     ("pickup", "timeout_warning_seconds = inf", "expected a finite number, got inf"),
