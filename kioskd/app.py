@@ -17,7 +17,7 @@ from kioskd.clock import Clock, SystemClock
 from kioskd.config import Config
 from kioskd.daemon import Kiosk
 from kioskd.drivers.locks import GpioLockBank, LockElectrics, LockWiring, SimLockBank, real_pin_factory
-from kioskd.drivers.speech import RecordingSpeaker
+from kioskd.drivers.speech import Speaker, build_speaker
 from kioskd.events import DeviceStatus
 from kioskd.flows.lockout import LockoutPolicy
 from kioskd.flows.pickup import PickupFlow, PickupSettings
@@ -46,7 +46,7 @@ class Parts:
     kiosk: Kiosk
     lock_bank: object
     screen: object
-    speaker: RecordingSpeaker
+    speaker: Speaker
     camera: object | None = None
     tag_reader: object | None = None
     recovered: list[str] = field(default_factory=list)
@@ -56,6 +56,7 @@ class Parts:
             if driver is not None:
                 driver.stop()
         self.lock_bank.close()
+        self.speaker.close()
         self.screen.close()
         self.store.close()
 
@@ -76,7 +77,8 @@ def pickup_settings(config: Config) -> PickupSettings:
         max_reopens=p.max_reopens, door_open_timeout_seconds=p.door_open_timeout_seconds,
         door_close_reminder_seconds=p.door_close_reminder_seconds,
         door_left_open_alarm_seconds=p.door_left_open_alarm_seconds, inactivity_seconds=p.inactivity_seconds,
-        timeout_warning_seconds=p.timeout_warning_seconds)
+        timeout_warning_seconds=p.timeout_warning_seconds, max_extensions=p.max_extensions,
+        large_text=config.ui.large_text)
 
 
 def _sync_lockers(store: Store, config: Config) -> None:
@@ -90,6 +92,10 @@ def _sync_lockers(store: Store, config: Config) -> None:
                 "INSERT INTO lockers (number, size, row, col) VALUES (?, ?, ?, ?) ON CONFLICT(number)"
                 " DO UPDATE SET size = excluded.size, row = excluded.row, col = excluded.col",
                 (spec.number, spec.size, spec.row, spec.column))
+
+
+def _lockers_in_service(store: Store) -> int:
+    return store.conn.execute("SELECT COUNT(*) FROM lockers WHERE out_of_service = 0").fetchone()[0]
 
 
 def _lock_bank(config: Config, post, sim_pin_factory=None) -> object:
@@ -145,7 +151,7 @@ def _start_optional(name: str, driver, kiosk: Kiosk) -> object | None:
 
 def build(config: Config, *, data_dir: str | Path | None = None, clock: Clock | None = None,
           panel=None, sim_pin_factory=None) -> Parts:
-    from kioskd.ui.screens import Layout
+    from kioskd.ui.layouts import layout_from_config
     from kioskd.ui.touchscreen import TouchScreen
 
     clock = clock or SystemClock()
@@ -156,10 +162,8 @@ def build(config: Config, *, data_dir: str | Path | None = None, clock: Clock | 
         store.bind_to_kiosk(config.kiosk.id)
         seed_catalogue(store)
         _sync_lockers(store, config)
-        layout = Layout(width=config.ui.width, height=config.ui.height,
-                        lockers=tuple((s.number, s.row, s.column, s.size) for s in config.lockers),
-                        languages=config.kiosk.languages, contact=config.kiosk.contact)
-        screen = TouchScreen(layout, fullscreen=config.ui.fullscreen, panel=panel, title=config.kiosk.name)
+        screen = TouchScreen(layout_from_config(config), fullscreen=config.ui.fullscreen, panel=panel,
+                             title=config.kiosk.name, clock=clock.time, hold_seconds=config.ui.key_hold_seconds)
     except BaseException:
         store.close()
         raise
@@ -174,12 +178,16 @@ def build(config: Config, *, data_dir: str | Path | None = None, clock: Clock | 
                             kiosk_id=config.kiosk.id,
                             lockout=LockoutPolicy(lo.free_attempts, lo.base_seconds, lo.max_seconds,
                                                   lo.reset_after_seconds))
-    speaker = RecordingSpeaker()
+    speaker = build_speaker(config.speech, data_dir=directory, timezone=config.kiosk.timezone, clock=clock)
+    if not getattr(speaker, "available", True):
+        kiosk.devices["speech"] = DeviceStatus("speech", False, "no audio output")
     kiosk.attach(EffectRunner(store=store, identifier=identifier, lock_bank=lock_bank, screen=screen,
                               speaker=speaker, clock=clock, timers=kiosk.timers, language=lambda: screen.language))
     camera = _start_optional("camera", _camera(config, kiosk.post), kiosk)
     tag_reader = _start_optional("rfid", _tag_reader(config, kiosk.post), kiosk)
     kiosk.start(qr_available=camera is not None)
+    if not _lockers_in_service(store):
+        kiosk.post(DeviceStatus("locks", False, "no locker in service"))
     return Parts(config, directory, key, store, kiosk, lock_bank, screen, speaker, camera, tag_reader, recovered)
 
 

@@ -545,7 +545,8 @@ def _check(document: dict[str, Any], path: Path) -> Config:
     kiosk = values.pop("kiosk")
     kiosk.update(data_dir=_resolve(kiosk["data_dir"], base), key_file=_resolve(kiosk["key_file"], base))
     speech = values["speech"]
-    speech.update(cache_dir=_resolve(speech["cache_dir"], base), recordings_dir=_resolve(speech["recordings_dir"], base))
+    speech.update(cache_dir=_resolve(speech["cache_dir"], base),
+                  recordings_dir=_resolve(speech["recordings_dir"], base))
     return Config(
         path=path,
         kiosk=KioskSection(**kiosk),

@@ -15,12 +15,14 @@ import threading
 from collections import deque
 from collections.abc import Callable
 
+from kioskd import effects as fx
 from kioskd import journal
 from kioskd.clock import Clock
-from kioskd.events import DeviceStatus, DoorClosed, DoorOpened, TimerFired
+from kioskd.events import DeviceStatus, DoorClosed, DoorOpened, Key, Tap, TimerFired
 from kioskd.flows.pickup import Phase, PickupFlow, PickupState
 from kioskd.runner import EffectRunner, Timers
 from kioskd.store import Store
+from kioskd.ui.keypad import navigate
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +133,25 @@ class Kiosk:
             raise Quit()
         if self.input_hook is not None and self.input_hook(event):
             return
+        if isinstance(event, Key):
+            self._handle_key(event)
+            return
+        if isinstance(event, Tap):
+            self._run_effects([fx.Tone("key")])  # every press is heard as well as seen
         self.dispatch(event)
+
+    def _handle_key(self, key: Key) -> None:
+        """A keypad key: the navigator decides focus, speech and taps; the flow sees only the taps."""
+        audio = self.state is not None and self.state.audio
+        try:
+            nav = navigate(key, self.screen.model, self.screen.focus, audio=audio)
+        except (KeyError, ValueError):
+            log.exception("keypad navigation failed on %s", self.screen.model.screen)
+            return
+        self.screen.set_focus(nav.focus)
+        self._run_effects([fx.Tone("key"), *nav.effects])
+        for event in nav.events:
+            self.dispatch(event)
 
     def seconds_until_next_timer(self) -> float | None:
         deadline = self.timers.next_deadline()

@@ -29,6 +29,20 @@ class Tap:
 
 
 @dataclass(frozen=True)
+class Key:
+    """A keypad key by name: "0".."9", "up", "down", "left", "right", "enter", "back", "repeat", "help",
+    "volume". ``held`` marks a long press (kept down for ``ui.key_hold_seconds``)."""
+
+    name: str
+    held: bool = False
+
+
+@dataclass(frozen=True)
+class Activity:
+    """The citizen did something that is not a tap (moved keypad focus): idle time starts again."""
+
+
+@dataclass(frozen=True)
 class QrScanned:
     """A QR code's text decoded from a camera frame (duplicates of a code held still are suppressed)."""
 

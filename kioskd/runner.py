@@ -20,6 +20,7 @@ from kioskd.drivers.speech import Speaker
 from kioskd.events import IdentificationFailed, ReleaseRefused, ReleaseStarted
 from kioskd.identify import Identifier
 from kioskd.store import Store
+from kioskd.ui import prompts
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +72,8 @@ class EffectRunner:
             fx.CancelAllTimers: self._cancel_all, fx.VerifyPin: self._verify_pin, fx.VerifyQr: self._verify_qr,
             fx.ReleaseLocker: self._release, fx.RecordCollected: self._collected,
             fx.RecordReleaseOutcome: self._release_outcome, fx.RaiseAlarm: self._alarm,
+            fx.Tone: self._tone, fx.SetAudioMode: self._set_audio_mode, fx.SetLargeText: self._set_large_text,
+            fx.ResetVolume: self._reset_volume, fx.ChangeVolume: self._change_volume,
         }
 
     def run(self, effects: Iterable[object]) -> list[object]:
@@ -93,7 +96,43 @@ class EffectRunner:
         self._screen.set_language(e.lang)
 
     def _say(self, e: fx.Say) -> None:
-        self._speaker.say(e.prompt, self._language())
+        """``screen``: the current screen's prompt; ``focus``: the focused button; ``hint.x``: a hint."""
+        lang = self._language()
+        try:
+            if e.prompt == "focus":
+                button = self._screen.model.button(self._screen.focus) if self._screen.focus else None
+                if button is None:
+                    return
+                utterance = prompts.focus_prompt(button, lang)
+            elif e.prompt.startswith("hint."):
+                utterance = prompts.hint_prompt(e.prompt[5:], lang)
+            else:
+                screen, params = self._screen.current
+                utterance = prompts.screen_prompt(screen, params, lang, self._screen.layout,
+                                                  keys=self._screen.audio_mode)
+        except (KeyError, ValueError):
+            log.exception("no prompt for %s", e.prompt)
+            return
+        self._speaker.say(utterance)
+
+    def _tone(self, e: fx.Tone) -> None:
+        self._speaker.tone(e.name)
+
+    def _set_audio_mode(self, e: fx.SetAudioMode) -> None:
+        self._screen.set_audio_mode(e.on)
+
+    def _set_large_text(self, e: fx.SetLargeText) -> None:
+        self._screen.set_large_text(e.on)
+
+    def _reset_volume(self, e: fx.ResetVolume) -> None:
+        self._speaker.reset_volume()
+
+    def _change_volume(self, e: fx.ChangeVolume) -> None:
+        """The volume key cycles: louder step by step, then from the loudest back to the softest."""
+        if e.steps > 0 and self._speaker.volume >= 0.95:
+            self._speaker.change_volume(-100)
+        else:
+            self._speaker.change_volume(e.steps)
 
     def _start_timer(self, e: fx.StartTimer) -> None:
         self._timers.start(e.name, self._clock.time() + e.seconds)

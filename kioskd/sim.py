@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from kioskd import tokens
@@ -28,12 +29,13 @@ class HarnessError(Exception):
 
 class Harness:
     def __init__(self, config: str | Path = "config/sim.toml", data_dir: str | Path | None = None, *,
-                 start: float | None = None, panel=None, pin_factory=None) -> None:
+                 start: float | None = None, panel=None, pin_factory=None, speech: str = "sim") -> None:
         self.config_path = Path(config)
         self._data_dir = data_dir
         self._start = time.time() if start is None else start
         self._panel = panel
         self._pin_factory = pin_factory  # e.g. a MockFactory whose pin class watches the relays
+        self._speech = speech  # "sim": prompts recorded, not synthesised (fast); "mixer": the real voice
         self._tmp: tempfile.TemporaryDirectory | None = None
         self.parts: Parts | None = None
         self.released: list[tuple[int, float]] = []
@@ -45,7 +47,8 @@ class Harness:
         os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
         os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
         os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
-        self.config: Config = load_config(self.config_path)
+        config = load_config(self.config_path)
+        self.config: Config = replace(config, speech=replace(config.speech, driver=self._speech))
         if not self.config.all_simulated:
             raise HarnessError(f"{self.config_path}: the harness needs sim or none drivers only")
         if self._data_dir is None:
@@ -106,6 +109,24 @@ class Harness:
                                f"buttons: {[b.action for b in self.parts.screen.model.buttons()]}") from None
         pygame.event.post(pygame.event.Event(pygame.MOUSEBUTTONDOWN, pos=(x, y), button=1, touch=False))
         pygame.event.post(pygame.event.Event(pygame.MOUSEBUTTONUP, pos=(x, y), button=1, touch=False))
+        self.settle()
+
+    def key(self, name: str, *, hold: float | None = None) -> None:
+        """Press a keypad key: "0".."9", "up", "down", "left", "right", "enter", "back", "repeat", "help",
+        "volume". ``hold`` keeps it down that many seconds of kiosk time (a long press)."""
+        import pygame
+
+        from kioskd.ui.touchscreen import KEY_CODES
+
+        try:
+            code = KEY_CODES[name][0]
+        except KeyError:
+            raise HarnessError(f"no keypad key {name!r}; keys: {', '.join(KEY_CODES)}") from None
+        pygame.event.post(pygame.event.Event(pygame.KEYDOWN, key=code, mod=0, unicode="", scancode=0))
+        self.settle()
+        if hold:
+            self.advance(hold)
+        pygame.event.post(pygame.event.Event(pygame.KEYUP, key=code, mod=0, unicode="", scancode=0))
         self.settle()
 
     def type_code(self, digits: str, *, ok: bool = True) -> None:
@@ -172,8 +193,18 @@ class Harness:
         return self.parts.screen.language
 
     @property
-    def spoken(self) -> list[tuple[str, str]]:
+    def spoken(self) -> list[tuple[str, str, str]]:
+        """(prompt id, language, text) of everything said so far, in order."""
         return list(self.parts.speaker.spoken)
+
+    @property
+    def tones(self) -> list[str]:
+        return list(self.parts.speaker.tones)
+
+    @property
+    def focus(self) -> str | None:
+        """Action of the button the keypad focus is on."""
+        return self.parts.screen.focus
 
     def outbox(self) -> list[dict]:
         return self.store.outbox()

@@ -37,7 +37,7 @@ OPENED = replace(WAITING, phase=Phase.WAIT_CLOSE)
 # (name, state, event, phase after, effects that must appear in this order, effects that must not)
 CASES = [
     ("pickup starts", AT[Phase.ATTRACT], Tap("pickup"), Phase.METHOD,
-     [fx.Show("method", {"qr_available": True}), fx.Say("method")], []),
+     [fx.Show("method", {"qr_available": True}), fx.Say("screen")], []),
     ("return is explained", AT[Phase.ATTRACT], Tap("return"), Phase.RETURN_INFO, [fx.Show("return_info", {})], []),
     ("QR on attract checks at once", AT[Phase.ATTRACT], QrScanned("x"), Phase.CHECKING, [fx.VerifyQr("x")], []),
     ("pin pad", AT[Phase.METHOD], Tap("method:pin"), Phase.PIN, [fx.Show("pin", {"entered": 0, "length": 8})], []),
@@ -74,45 +74,50 @@ CASES = [
      [fx.ReleaseLocker("R-1", 3, "retry", "pin")], []),
     ("never opened twice: help and alarm", replace(WAITING, retried=True), TimerFired("door_open"), Phase.ERROR,
      [fx.RecordReleaseOutcome(7, "unopened"), fx.RaiseAlarm("door_not_opened", 3, "R-1"),
-      fx.Show("help", {"reason": "door_not_opened", "locker": 3})], [fx.ReleaseLocker("R-1", 3, "retry", "pin")]),
+      fx.Show("help", {"reason": "door_not_opened", "locker": 3, "in_session": True})],
+     [fx.ReleaseLocker("R-1", 3, "retry", "pin")]),
     ("door closed collects", OPENED, DoorClosed(3), Phase.THANKS,
-     [fx.RecordCollected("R-1", 7), fx.StartTimer("reopen_grace", 60)], []),
+     [fx.RecordCollected("R-1", 7), fx.StartTimer("inactivity", 60)], []),
     ("reopened door closed does not collect twice", replace(OPENED, collected=True), DoorClosed(3), Phase.THANKS,
      [], [fx.RecordCollected("R-1", 7)]),
     ("reminder", OPENED, TimerFired("close_reminder"), Phase.WAIT_CLOSE,
-     [fx.StartTimer("door_alarm", 90), fx.Show("close_door", {"locker": 3, "reminder": True})], []),
+     [fx.Tone("warning"), fx.StartTimer("door_alarm", 90), fx.Say("screen"),
+      fx.Show("close_door", {"locker": 3, "reminder": True, "can_extend": True})], []),
     ("left open: alarm, collected, session over", OPENED, TimerFired("door_alarm"), Phase.ATTRACT,
      [fx.RaiseAlarm("door_left_open", 3, "R-1"), fx.RecordReleaseOutcome(7, "left_open"),
       fx.RecordCollected("R-1", 7, door_left_open=True)], []),
     ("reopen in grace", replace(OPENED, phase=Phase.THANKS, collected=True), Tap("reopen"), Phase.RELEASING,
-     [fx.CancelTimer("reopen_grace"), fx.ReleaseLocker("R-1", 3, "reopen", "pin")], []),
+     [fx.CancelTimer("inactivity"), fx.ReleaseLocker("R-1", 3, "reopen", "pin")], []),
     ("reopen capped", replace(OPENED, phase=Phase.THANKS, collected=True, reopens=2), Tap("reopen"), Phase.THANKS,
      [], [fx.ReleaseLocker("R-1", 3, "reopen", "pin")]),
-    ("grace over", replace(OPENED, phase=Phase.THANKS), TimerFired("reopen_grace"), Phase.ATTRACT,
-     [fx.Show("attract", {"qr_available": True})], []),
+    ("grace over warns first", replace(OPENED, phase=Phase.THANKS), TimerFired("inactivity"), Phase.THANKS,
+     [fx.Show("timeout", {"seconds": 15, "extensions_left": 10})], []),
+    ("warning over thanks ends", replace(OPENED, phase=Phase.THANKS, overlay="timeout"), TimerFired("warning"),
+     Phase.ATTRACT, [fx.Show("attract", {"qr_available": True, "audio": False, "large_text": False})], []),
     ("inactivity warns", AT[Phase.PIN], TimerFired("inactivity"), Phase.PIN,
-     [fx.StartTimer("warning", 15), fx.Show("timeout", {"seconds": 15})], []),
+     [fx.Tone("warning"), fx.StartTimer("warning", 15), fx.StartTimer("countdown_tick", 1),
+      fx.Show("timeout", {"seconds": 15, "extensions_left": 10})], []),
     ("no inactivity at the door", WAITING, TimerFired("inactivity"), Phase.WAIT_OPEN, [], []),
     ("warning expires", replace(AT[Phase.PIN], overlay="timeout"), TimerFired("warning"), Phase.ATTRACT,
      [fx.CancelAllTimers()], []),
     ("extend", replace(AT[Phase.PIN], overlay="timeout"), Tap("extend"), Phase.PIN,
      [fx.CancelTimer("warning"), fx.StartTimer("inactivity", 45)], []),
-    ("language", AT[Phase.METHOD], Tap("lang:fr"), Phase.METHOD, [fx.SetLanguage("fr"), fx.Say("method")], []),
+    ("language", AT[Phase.METHOD], Tap("lang:fr"), Phase.METHOD, [fx.SetLanguage("fr"), fx.Say("screen")], []),
     ("unknown language ignored", AT[Phase.METHOD], Tap("lang:de"), Phase.METHOD, [], [fx.SetLanguage("de")]),
     ("camera down leaves scan", AT[Phase.SCAN], DeviceStatus("camera", False), Phase.METHOD,
      [fx.Show("method", {"qr_available": False})], []),
     ("QR ignored while door open", OPENED, QrScanned("x"), Phase.WAIT_CLOSE, [], [fx.VerifyQr("x")]),
     ("help at the door: done only closes help", replace(OPENED, overlay="help"), Tap("done"), Phase.WAIT_CLOSE,
-     [fx.Show("close_door", {"locker": 3, "reminder": False})], [fx.CancelAllTimers()]),
+     [fx.Show("close_door", {"locker": 3, "reminder": False, "can_extend": False})], [fx.CancelAllTimers()]),
     ("a reopen that does not open is retried as a reopen", replace(WAITING, collected=True, reopens=1),
      TimerFired("door_open"), Phase.RELEASING, [fx.ReleaseLocker("R-1", 3, "reopen", "pin")], []),
     ("refused retry closes the release and alarms", replace(WAITING, phase=Phase.RELEASING, retried=True),
      ReleaseRefused("not_ready"), Phase.ERROR,
      [fx.RecordReleaseOutcome(7, "unopened"), fx.RaiseAlarm("door_not_opened", 3, "R-1")], []),
     ("help from the timeout warning", replace(AT[Phase.PIN], overlay="timeout"), Tap("help"), Phase.PIN,
-     [fx.CancelTimer("warning"), fx.Show("help", {"reason": None, "locker": None})], []),
+     [fx.CancelTimer("warning"), fx.Show("help", {"reason": None, "locker": None, "in_session": True})], []),
     ("help from error", replace(AT[Phase.ERROR], error="expired"), Tap("help"), Phase.ERROR,
-     [fx.Show("help", {"reason": "expired", "locker": None})], []),
+     [fx.Show("help", {"reason": "expired", "locker": None, "in_session": True})], []),
 ]
 
 
@@ -133,7 +138,9 @@ def test_transition(name, state, event, phase, present, absent):
 def test_start_shows_attract_in_default_language():
     state, effects = PickupFlow(PickupSettings(default_language="fr")).start(qr_available=False)
     assert state.lang == "fr"
-    assert effects == [fx.SetLanguage("fr"), fx.Show("attract", {"qr_available": False}), fx.Say("attract")]
+    assert effects == [fx.SetLanguage("fr"), fx.SetAudioMode(False), fx.SetLargeText(False), fx.ResetVolume(),
+                       fx.Show("attract", {"qr_available": False, "audio": False, "large_text": False}),
+                       fx.Say("screen")]
 
 
 def test_session_end_restores_default_language():

@@ -15,6 +15,7 @@ from enum import Enum
 
 from kioskd import effects as fx
 from kioskd.events import (
+    Activity,
     DeviceStatus,
     DoorClosed,
     DoorOpened,
@@ -42,13 +43,14 @@ class Phase(Enum):
     RETURN_INFO = "return_info"
 
 
-# phases where a citizen is expected to act, so silence means they walked away
-IDLE_TIMED = {Phase.METHOD, Phase.PIN, Phase.SCAN, Phase.ERROR, Phase.RETURN_INFO}
+# phases where a citizen is expected to act, so silence means they walked away; each warns before it
+# ends the session and offers more time (EN 301 549: time limits can be extended)
+IDLE_TIMED = {Phase.METHOD, Phase.PIN, Phase.SCAN, Phase.ERROR, Phase.RETURN_INFO, Phase.THANKS}
 ACCEPTS_QR = {Phase.ATTRACT, Phase.METHOD, Phase.PIN, Phase.SCAN}
 DOOR_PHASES = {Phase.RELEASING, Phase.WAIT_OPEN, Phase.WAIT_CLOSE}
 
-INACTIVITY, WARNING = "inactivity", "warning"
-DOOR_OPEN, CLOSE_REMINDER, DOOR_ALARM, REOPEN_GRACE = "door_open", "close_reminder", "door_alarm", "reopen_grace"
+INACTIVITY, WARNING, TICK = "inactivity", "warning", "countdown_tick"
+DOOR_OPEN, CLOSE_REMINDER, DOOR_ALARM = "door_open", "close_reminder", "door_alarm"
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,8 @@ class PickupSettings:
     door_left_open_alarm_seconds: float = 120
     inactivity_seconds: float = 45
     timeout_warning_seconds: float = 15
+    max_extensions: int = 10
+    large_text: bool = False  # the text size a session starts with
 
 
 @dataclass(frozen=True)
@@ -82,6 +86,12 @@ class PickupState:
     reminder: bool = False
     error: str | None = None
     locked_seconds: int | None = None
+    # accessibility, all reset when the session ends
+    audio: bool = False  # keypad-driven spoken mode for blind users
+    large_text: bool = False
+    extensions: int = 0  # "more time" granted so far this session
+    countdown: int = 0  # seconds left on the timeout warning
+    out_of_service: bool = False  # no locker can be released: the kiosk says so instead of inviting
 
 
 Result = tuple[PickupState, list]
@@ -95,8 +105,10 @@ class PickupFlow:
     # ---- entry points ----------------------------------------------------------------------------
 
     def start(self, qr_available: bool = True) -> Result:
-        state = PickupState(lang=self.settings.default_language, qr_available=qr_available)
-        return state, [fx.SetLanguage(state.lang), self.view(state), fx.Say("attract")]
+        state = PickupState(lang=self.settings.default_language, qr_available=qr_available,
+                            large_text=self.settings.large_text)
+        return state, [fx.SetLanguage(state.lang), fx.SetAudioMode(False), fx.SetLargeText(state.large_text),
+                       fx.ResetVolume(), self.view(state), fx.Say("screen")]
 
     def step(self, state: PickupState, event: object, now: float) -> Result:
         handler = self._handler_for(state, event)
@@ -110,18 +122,24 @@ class PickupFlow:
             effects.append(fx.SetLanguage(new.lang))
         if after != before or new.lang != state.lang:
             effects.append(after)
-            if after.screen != before.screen or new.lang != state.lang:
-                effects.append(fx.Say(after.screen))
+            if (after.screen != before.screen or new.lang != state.lang) and not _says(effects):
+                effects.append(fx.Say("screen"))
         return new, effects
 
     def _handler_for(self, state: PickupState, event: object) -> Handler | None:
         if isinstance(event, Tap) and event.action.startswith("lang:"):
             return PickupFlow._on_language
+        if isinstance(event, Tap) and event.action in ("audio", "audio_on", "large_text"):
+            return PickupFlow._on_accessibility
+        if isinstance(event, Tap) and event.action == "restart" and state.phase not in DOOR_PHASES | {Phase.CHECKING}:
+            return PickupFlow._restart
         if isinstance(event, DeviceStatus):
             return PickupFlow._on_device
+        if isinstance(event, Activity):
+            return PickupFlow._on_activity
         if state.overlay is not None and isinstance(event, Tap):
             return OVERLAY_TAPS.get(state.overlay)
-        if isinstance(event, TimerFired) and event.name in (INACTIVITY, WARNING):
+        if isinstance(event, TimerFired) and event.name in (INACTIVITY, WARNING, TICK):
             return PickupFlow._on_idle_timer
         if isinstance(event, Tap) and event.action == "help" and state.phase is not Phase.CHECKING:
             return PickupFlow._open_help
@@ -131,12 +149,16 @@ class PickupFlow:
 
     def view(self, s: PickupState) -> fx.Show:
         if s.overlay == "help":
-            return fx.Show("help", {"reason": s.error, "locker": s.locker})
+            return fx.Show("help", {"reason": s.error, "locker": s.locker, "in_session": s.phase is not Phase.ATTRACT})
         if s.overlay == "timeout":
-            return fx.Show("timeout", {"seconds": int(self.settings.timeout_warning_seconds)})
+            return fx.Show("timeout", {"seconds": s.countdown, "extensions_left": self._extensions_left(s)})
         p = s.phase
-        if p in (Phase.ATTRACT, Phase.METHOD):
-            return fx.Show(p.value, {"qr_available": s.qr_available})
+        if p is Phase.ATTRACT and s.out_of_service:
+            return fx.Show("out_of_service", {})
+        if p is Phase.ATTRACT:
+            return fx.Show("attract", {"qr_available": s.qr_available, "audio": s.audio, "large_text": s.large_text})
+        if p is Phase.METHOD:
+            return fx.Show("method", {"qr_available": s.qr_available})
         if p is Phase.PIN:
             return fx.Show("pin", {"entered": len(s.code), "length": self.settings.pin_length})
         if p is Phase.SCAN:
@@ -146,7 +168,8 @@ class PickupFlow:
         if p is Phase.WAIT_OPEN:
             return fx.Show("locker_open", {"locker": s.locker, "retry": s.retried})
         if p is Phase.WAIT_CLOSE:
-            return fx.Show("close_door", {"locker": s.locker, "reminder": s.reminder})
+            return fx.Show("close_door", {"locker": s.locker, "reminder": s.reminder,
+                                          "can_extend": s.reminder and self._extensions_left(s) > 0})
         if p is Phase.THANKS:
             return fx.Show("thanks", {"locker": s.locker, "can_reopen": s.reopens < self.settings.max_reopens,
                                       "reopen_seconds": int(self.settings.reopen_grace_seconds)})
@@ -156,15 +179,47 @@ class PickupFlow:
 
     # ---- shared transitions ----------------------------------------------------------------------
 
+    def _extensions_left(self, s: PickupState) -> int:
+        return max(0, self.settings.max_extensions - s.extensions)
+
     def _end_session(self, state: PickupState) -> Result:
-        fresh = PickupState(lang=self.settings.default_language, qr_available=state.qr_available)
-        return fresh, [fx.CancelAllTimers()]
+        """Back to the start for the next person: default language, text size and volume, audio mode off."""
+        fresh = PickupState(lang=self.settings.default_language, qr_available=state.qr_available,
+                            large_text=self.settings.large_text, out_of_service=state.out_of_service)
+        effects: list = [fx.CancelAllTimers(), fx.ResetVolume()]
+        if state.audio:
+            effects.append(fx.SetAudioMode(False))
+        if state.large_text != fresh.large_text:
+            effects.append(fx.SetLargeText(fresh.large_text))
+        return fresh, effects
+
+    def _restart(self, s: PickupState, e: Tap, now: float) -> Result:
+        return self._end_session(s)
 
     def _on_language(self, s: PickupState, e: Tap, now: float) -> Result:
         lang = e.action.split(":", 1)[1]
         return (replace(s, lang=lang) if lang in self.settings.languages else s), []
 
+    def _on_accessibility(self, s: PickupState, e: Tap, now: float) -> Result:
+        if e.action == "large_text":
+            return replace(s, large_text=not s.large_text), [fx.SetLargeText(not s.large_text)]
+        if e.action == "audio_on" and s.audio:  # the long press again: reassure, change nothing
+            return s, [fx.Say("hint.audio_on")]
+        if s.phase is not Phase.ATTRACT:
+            return s, []
+        audio = True if e.action == "audio_on" else not s.audio
+        # the attract prompt is said again in the new mode: with audio on it explains the keys
+        return replace(s, audio=audio, overlay=None), [fx.SetAudioMode(audio), fx.Say("screen")]
+
+    def _on_activity(self, s: PickupState, e: Activity, now: float) -> Result:
+        """A key that moved focus, without a tap: the citizen is still there, so idle time restarts."""
+        if s.phase in IDLE_TIMED and s.overlay != "timeout":
+            return s, [fx.StartTimer(INACTIVITY, self.settings.inactivity_seconds)]
+        return s, []
+
     def _on_device(self, s: PickupState, e: DeviceStatus, now: float) -> Result:
+        if e.device == "locks":
+            return replace(s, out_of_service=not e.ok), []
         if e.device != "camera":
             return s, []
         new = replace(s, qr_available=e.ok)
@@ -174,8 +229,13 @@ class PickupFlow:
 
     def _on_idle_timer(self, s: PickupState, e: TimerFired, now: float) -> Result:
         idle = s.phase in IDLE_TIMED or (s.phase is Phase.ATTRACT and s.overlay == "help")
-        if e.name == INACTIVITY and idle:
-            return replace(s, overlay="timeout"), [fx.StartTimer(WARNING, self.settings.timeout_warning_seconds)]
+        warning = self.settings.timeout_warning_seconds
+        if e.name == INACTIVITY and idle and s.overlay != "timeout":
+            return replace(s, overlay="timeout", countdown=math.ceil(warning)), [
+                fx.Tone("warning"), fx.StartTimer(WARNING, warning), fx.StartTimer(TICK, 1)]
+        if e.name == TICK and s.overlay == "timeout":
+            left = max(0, s.countdown - 1)
+            return replace(s, countdown=left), ([fx.StartTimer(TICK, 1)] if left > 1 else [])
         if e.name == WARNING and s.overlay == "timeout":
             return self._end_session(s)
         return s, []
@@ -190,19 +250,21 @@ class PickupFlow:
         # collection would never be recorded: there "done" only closes the help screen
         if e.action == "done" and s.phase not in DOOR_PHASES:
             return self._end_session(s)
-        if e.action in ("back", "ok", "done"):
+        if e.action in ("back", "ok", "done", "restart"):
             return replace(s, overlay=None), []
         return s, []
 
     def _on_timeout_tap(self, s: PickupState, e: Tap, now: float) -> Result:
-        if e.action == "extend":
-            return replace(s, overlay=None), [fx.CancelTimer(WARNING),
-                                              fx.StartTimer(INACTIVITY, self.settings.inactivity_seconds)]
-        if e.action in ("done", "back"):
+        more_time = [fx.CancelTimer(WARNING), fx.CancelTimer(TICK),
+                     fx.StartTimer(INACTIVITY, self.settings.inactivity_seconds)]
+        if e.action == "extend" and self._extensions_left(s) > 0:
+            # back to the screen the warning covered (help stays open if it was), with a full period
+            overlay = "help" if s.phase is Phase.ATTRACT else None
+            return replace(s, overlay=overlay, extensions=s.extensions + 1), [*more_time, fx.Say("screen")]
+        if e.action in ("done", "restart"):
             return self._end_session(s)
         if e.action == "help":
-            return replace(s, overlay="help"), [fx.CancelTimer(WARNING),
-                                                fx.StartTimer(INACTIVITY, self.settings.inactivity_seconds)]
+            return replace(s, overlay="help"), more_time
         return s, []
 
     def _fail(self, s: PickupState, reason: str, locked_seconds: int | None = None) -> Result:
@@ -210,7 +272,7 @@ class PickupFlow:
         return new, [fx.StartTimer(INACTIVITY, self.settings.inactivity_seconds)]
 
     def _check_qr(self, s: PickupState, e: QrScanned, now: float) -> Result:
-        if not s.qr_available:
+        if not s.qr_available or (s.phase is Phase.ATTRACT and s.out_of_service):
             return s, []
         return replace(s, phase=Phase.CHECKING, method="qr", code="", overlay=None), [
             fx.CancelTimer(INACTIVITY), fx.VerifyQr(e.text)]
@@ -218,6 +280,8 @@ class PickupFlow:
     # ---- identification --------------------------------------------------------------------------
 
     def _attract_tap(self, s: PickupState, e: Tap, now: float) -> Result:
+        if s.out_of_service:
+            return s, []
         if e.action == "pickup":
             return replace(s, phase=Phase.METHOD), []
         if e.action == "return":
@@ -237,10 +301,15 @@ class PickupFlow:
         action = e.action
         if action.startswith("digit:") and action[6:].isdigit() and len(action) == 7:
             if len(s.code) < self.settings.pin_length:
-                return replace(s, code=s.code + action[6:]), []
-            return s, []
+                code = s.code + action[6:]
+                if len(code) < self.settings.pin_length:
+                    return replace(s, code=code), []
+                # full length: a distinct tone, and in audio mode what to do next; never the digits
+                said = [fx.Say("hint.code_complete")] if s.audio else []
+                return replace(s, code=code), [fx.Tone("complete"), *said]
+            return s, [fx.Tone("error")]
         if action == "erase":
-            return replace(s, code=s.code[:-1]), []
+            return replace(s, code=s.code[:-1]), ([fx.Say("hint.code_erased")] if s.audio and s.code else [])
         if action == "ok" and s.code:
             return replace(s, phase=Phase.CHECKING, method="pin", code=""), [
                 fx.CancelTimer(INACTIVITY), fx.VerifyPin(s.code)]
@@ -311,7 +380,7 @@ class PickupFlow:
         if e.locker != s.locker:
             return s, []
         effects: list = [fx.CancelTimer(CLOSE_REMINDER), fx.CancelTimer(DOOR_ALARM),
-                         fx.StartTimer(REOPEN_GRACE, self.settings.reopen_grace_seconds)]
+                         fx.StartTimer(INACTIVITY, self.settings.reopen_grace_seconds)]
         if not s.collected:
             effects.insert(0, fx.RecordCollected(s.reservation_id, s.release_id))
         return replace(s, phase=Phase.THANKS, collected=True, overlay=None), effects
@@ -319,7 +388,7 @@ class PickupFlow:
     def _wait_close_timer(self, s: PickupState, e: TimerFired, now: float) -> Result:
         if e.name == CLOSE_REMINDER:
             rest = max(self.settings.door_left_open_alarm_seconds - self.settings.door_close_reminder_seconds, 1)
-            return replace(s, reminder=True), [fx.StartTimer(DOOR_ALARM, rest)]
+            return replace(s, reminder=True), [fx.Tone("warning"), fx.StartTimer(DOOR_ALARM, rest), fx.Say("screen")]
         if e.name == DOOR_ALARM:
             effects: list = [fx.RaiseAlarm("door_left_open", s.locker, s.reservation_id),
                              fx.RecordReleaseOutcome(s.release_id, "left_open")]
@@ -329,16 +398,20 @@ class PickupFlow:
             return new, effects + end
         return s, []
 
+    def _wait_close_tap(self, s: PickupState, e: Tap, now: float) -> Result:
+        """"More time" on the reminder: the door may stay open longer before staff are alarmed."""
+        if e.action != "extend" or not s.reminder or self._extensions_left(s) <= 0:
+            return s, []
+        return replace(s, reminder=False, extensions=s.extensions + 1), [
+            fx.CancelTimer(DOOR_ALARM), fx.StartTimer(CLOSE_REMINDER, self.settings.door_close_reminder_seconds)]
+
     def _thanks_tap(self, s: PickupState, e: Tap, now: float) -> Result:
         if e.action == "reopen" and s.reopens < self.settings.max_reopens:
             return replace(s, phase=Phase.RELEASING, reopens=s.reopens + 1, retried=False), [
-                fx.CancelTimer(REOPEN_GRACE), fx.ReleaseLocker(s.reservation_id, s.locker, "reopen", s.method or "pin")]
+                fx.CancelTimer(INACTIVITY), fx.ReleaseLocker(s.reservation_id, s.locker, "reopen", s.method or "pin")]
         if e.action == "done":
             return self._end_session(s)
         return s, []
-
-    def _thanks_timer(self, s: PickupState, e: TimerFired, now: float) -> Result:
-        return self._end_session(s) if e.name == REOPEN_GRACE else (s, [])
 
     def _error_tap(self, s: PickupState, e: Tap, now: float) -> Result:
         if e.action in ("ok", "back"):
@@ -362,11 +435,15 @@ TABLE: dict[tuple[Phase, type], Handler] = {
     (Phase.WAIT_OPEN, TimerFired): PickupFlow._wait_open_timer,
     (Phase.WAIT_CLOSE, DoorClosed): PickupFlow._door_closed,
     (Phase.WAIT_CLOSE, TimerFired): PickupFlow._wait_close_timer,
+    (Phase.WAIT_CLOSE, Tap): PickupFlow._wait_close_tap,
     (Phase.THANKS, Tap): PickupFlow._thanks_tap,
-    (Phase.THANKS, TimerFired): PickupFlow._thanks_timer,
     (Phase.ERROR, Tap): PickupFlow._error_tap,
     **{(phase, QrScanned): PickupFlow._check_qr for phase in ACCEPTS_QR},
 }
+
+def _says(effects: list) -> bool:
+    return any(isinstance(effect, fx.Say) for effect in effects)
+
 
 OVERLAY_TAPS: dict[str, Handler] = {
     "help": PickupFlow._on_help_tap,

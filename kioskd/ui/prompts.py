@@ -3,17 +3,458 @@
 Pure functions from a screen (name and parameters) to an ``Utterance``; the speaker driver turns an
 utterance into sound (a human recording or an espeak-ng clip, by ``prompt_id``). A prompt id names
 the prompt and the facts that change its wording (``screen.locker_open.4``), so the same id always
-means the same words and a recording made for it stays right. No PIN digit ever reaches a prompt:
-screens with a code say how many digits are wanted, never which were typed.
+means the same words and a recording made for it stays right.
+
+Numbers are spoken as words ("locker four"), written out here rather than left to the synthesiser, so
+no digit character ever reaches the loudspeaker's text: a PIN cannot leak through a prompt, and tests
+can prove it by looking for digits. A screen with a code says how many digits are wanted, never which
+were typed. Prompts come in two forms: ``touch`` for sighted users, ``keys`` for the audio mode, which
+also says which keypad key does what.
 """
 
 from __future__ import annotations
 
+import math
+import re
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from functools import cache
+
+from babel.dates import get_day_names
+from num2words import num2words
+
+from kioskd.ui.frame import Layout, locker_position
+from kioskd.ui.messages import N_, language_name, translate
+from kioskd.ui.model import Button
+from kioskd.ui.screens import (
+    CODE_REASONS,
+    ERROR_HEADINGS,
+    ERROR_REASONS,
+    ERROR_TEXTS,
+    LOCKER_REASONS,
+    PICKUP_REASONS,
+    RETRYABLE_REASONS,
+)
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+# Belgian French counts septante and nonante; the kiosk speaks as its town does
+_NUMBER_LOCALES = {"nl": "nl", "fr": "fr_BE", "en": "en"}
+_DIGITS = re.compile(r"\d+")
+_SLUG = re.compile(r"[^a-z0-9_.-]+")
 
 
 @dataclass(frozen=True)
 class Utterance:
-    prompt_id: str  # stable name: file name of a recording or cached clip, e.g. "screen.attract"
+    prompt_id: str  # stable name: file name of a recording or cached clip, e.g. "screen.attract.touch"
     lang: str
     text: str
+
+
+# ---- numbers and free text as words -------------------------------------------------------------
+
+
+@cache
+def number_words(value: int, lang: str, *, ordinal: bool = False) -> str:
+    return num2words(value, lang=_NUMBER_LOCALES.get(lang, "en"), to="ordinal" if ordinal else "cardinal")
+
+
+def spell_digits(text: str, lang: str) -> str:
+    """Digits in free text (a phone number in the contact line) read one by one, as words."""
+    return _DIGITS.sub(lambda m: " ".join(number_words(int(d), lang) for d in m.group()), text)
+
+
+def slug(text: str) -> str:
+    return _SLUG.sub("-", text.lower()).strip("-") or "x"
+
+
+# ---- places and times ---------------------------------------------------------------------------
+
+
+def where_words(layout: Layout, locker: int, lang: str) -> str:
+    """"on the left, second row": how a person would say where a door is, from the bank's layout."""
+    place = locker_position(layout, locker)
+    if place is None:
+        return ""
+    row, rows, column = place
+    columns = len({p[2] for p in layout.lockers})
+    if columns == 1:
+        across = ""
+    elif column == 1:
+        across = translate(lang, "speech.where.left")
+    elif column == columns:
+        across = translate(lang, "speech.where.right")
+    elif columns % 2 == 1 and column == (columns + 1) // 2:
+        across = translate(lang, "speech.where.middle")
+    else:
+        across = translate(lang, "speech.where.column", column=number_words(column, lang))
+    if rows == 1:
+        down = ""
+    elif row == 1:
+        down = translate(lang, "speech.where.top_row")
+    elif row == rows:
+        down = translate(lang, "speech.where.bottom_row")
+    else:
+        down = translate(lang, "speech.where.row", nth=number_words(row, lang, ordinal=True))
+    return ", ".join(part for part in (across, down) if part)
+
+
+def _time_words(text: str, lang: str) -> str:
+    hours, minutes = (int(part) for part in text.split(":"))
+    if minutes == 0:
+        return translate(lang, "speech.time.hour", hour=number_words(hours, lang))
+    return translate(lang, "speech.time.hour_minute", hour=number_words(hours, lang),
+                     minute=number_words(minutes, lang))
+
+
+def opening_hours_words(hours: tuple[tuple[str, tuple[str, ...]], ...], lang: str) -> str:
+    """The desk's hours as sentences, consecutive days with the same hours said once."""
+    if not hours:
+        return ""
+    names = get_day_names("wide", locale=lang)
+    by_day = dict(hours)
+    groups: list[tuple[int, int, tuple[str, ...]]] = []
+    for index, day in enumerate(WEEKDAYS):
+        spans = by_day.get(day)
+        if not spans:
+            continue
+        if groups and groups[-1][1] == index - 1 and groups[-1][2] == spans:
+            groups[-1] = (groups[-1][0], index, spans)
+        else:
+            groups.append((index, index, spans))
+    sentences = []
+    for first, last, spans in groups:
+        days = names[first] if first == last else translate(lang, "speech.hours.days", first=names[first],
+                                                            last=names[last])
+        ranges = [translate(lang, "speech.hours.range", start=_time_words(span.split("-")[0], lang),
+                            end=_time_words(span.split("-")[1], lang)) for span in spans]
+        joined = f" {translate(lang, 'speech.and')} ".join(ranges)
+        sentences.append(f"{days}: {joined}.")
+    return " ".join([translate(lang, "speech.hours.intro"), *sentences])
+
+
+# ---- one prompt per screen ----------------------------------------------------------------------
+
+
+
+def _error_group(reason: str) -> str:
+    return ("code" if reason in CODE_REASONS else "pickup" if reason in PICKUP_REASONS
+            else "locker" if reason in LOCKER_REASONS else "internal")
+
+
+class _Prompt:
+    """Collects sentences and the facts that make up the prompt's id."""
+
+    def __init__(self, screen: str, lang: str, keys: bool) -> None:
+        self.lang, self.keys = lang, keys
+        self.id_parts = [screen]
+        self.sentences: list[str] = []
+
+    def t(self, msgid: str, **params: object) -> str:
+        return translate(self.lang, msgid, **params)
+
+    def say(self, msgid: str, **params: object) -> None:
+        self.sentences.append(self.t(msgid, **params))
+
+    def fact(self, part: object) -> None:
+        self.id_parts.append(slug(str(part)))
+
+    def keys_hint(self, msgid: str, **params: object) -> None:
+        """A sentence only the audio mode gets: which key does what here."""
+        if self.keys:
+            self.say(msgid, **params)
+
+    def touch_hint(self, msgid: str, **params: object) -> None:
+        if not self.keys:
+            self.say(msgid, **params)
+
+    def words(self, value: int) -> str:
+        return number_words(value, self.lang)
+
+    def utterance(self) -> Utterance:
+        prompt_id = ".".join(["screen", *self.id_parts, "keys" if self.keys else "touch"])
+        text = " ".join(s.strip() for s in self.sentences if s.strip())
+        return Utterance(prompt_id, self.lang, text.replace("\u00a0", " "))
+
+
+def _int(params: Mapping, key: str) -> int | None:
+    value = params.get(key)
+    try:
+        return None if value is None else int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _attract(p: _Prompt, params: Mapping, layout: Layout) -> None:
+    if p.keys:
+        p.say("speech.attract.keys")
+    else:
+        p.say("attract.title")
+        p.say("speech.attract.touch")
+
+
+def _method(p: _Prompt, params: Mapping, layout: Layout) -> None:
+    p.say("method.title")
+    if params.get("qr_available"):
+        p.fact("qr")
+        p.say("speech.method.choices_qr")
+    else:
+        p.say("speech.method.choices_pin")
+    p.keys_hint("speech.keys.move")
+
+
+def _pin(p: _Prompt, params: Mapping, layout: Layout) -> None:
+    length = _int(params, "length") or 8
+    p.fact(length)
+    if p.keys:
+        p.say("speech.pin.keys", length=p.words(length))
+    else:
+        p.say("speech.pin.touch", length=p.words(length))
+
+
+def _scan(p: _Prompt, params: Mapping, layout: Layout) -> None:
+    p.say("scan.instruction")
+    p.say("scan.hint")
+    p.keys_hint("speech.keys.back")
+
+
+def _checking(p: _Prompt, params: Mapping, layout: Layout) -> None:
+    p.say("checking.wait")
+
+
+def _locker_open(p: _Prompt, params: Mapping, layout: Layout) -> None:
+    locker = _int(params, "locker")
+    if params.get("retry"):
+        p.fact("retry")
+        p.say("locker_open.retry")
+    if locker is None:
+        p.say("speech.locker_open.any")
+        return
+    p.fact(locker)
+    where = where_words(layout, locker, p.lang)
+    p.say("speech.locker_open", locker=p.words(locker), where=where)
+
+
+def _close_door(p: _Prompt, params: Mapping, layout: Layout) -> None:
+    locker = _int(params, "locker")
+    p.fact(locker if locker is not None else "any")
+    spoken = p.words(locker) if locker is not None else ""
+    if params.get("reminder"):
+        p.fact("reminder")
+        p.say("close_door.reminder", locker=spoken)
+        if params.get("can_extend"):
+            p.fact("extend")
+            p.keys_hint("speech.extend.keys")
+            p.touch_hint("speech.extend.touch")
+    else:
+        p.say("close_door.title", locker=spoken)
+
+
+def _thanks(p: _Prompt, params: Mapping, layout: Layout) -> None:
+    p.say("thanks.title")
+    locker = _int(params, "locker")
+    if params.get("can_reopen") and locker is not None:
+        seconds = _int(params, "reopen_seconds") or 60
+        p.fact(f"reopen-{locker}-{seconds}")
+        p.say("thanks.reopen_hint", seconds=p.words(seconds))
+        p.keys_hint("speech.keys.move")
+
+
+def _error(p: _Prompt, params: Mapping, layout: Layout) -> None:
+    reason = str(params.get("reason") or "internal")
+    if reason not in ERROR_REASONS:
+        reason = "internal"
+    p.fact(reason)
+    p.say(ERROR_HEADINGS[_error_group(reason)])
+    if reason == "locked_out":
+        seconds = _int(params, "locked_seconds")
+        if seconds is None or seconds <= 0:
+            p.say("error.locked_out_later")
+        else:  # spoken in whole minutes: "in one minute" is clear, and the prompt can be made in advance
+            minutes = math.ceil(seconds / 60)
+            p.fact(minutes)
+            p.say("error.locked_out_minutes", minutes=p.words(minutes))
+    elif reason == "door_not_opened":
+        locker = _int(params, "locker")
+        if locker is None:
+            p.say("error.door_not_opened_any")
+        else:
+            p.fact(locker)
+            p.say("error.door_not_opened", locker=p.words(locker))
+    else:
+        p.say(ERROR_TEXTS[reason])
+    p.keys_hint("speech.error.keys_retry" if reason in RETRYABLE_REASONS else "speech.error.keys_ok")
+
+
+def _help(p: _Prompt, params: Mapping, layout: Layout) -> None:
+    p.say("help.title")
+    locker = _int(params, "locker")
+    if locker is not None:
+        p.fact(locker)
+        p.say("help.locker", locker=p.words(locker))
+    tips = ["help.door", "help.code"]
+    if params.get("reason") in CODE_REASONS:
+        p.fact("code")
+        tips.reverse()
+    for tip in tips:
+        p.say(tip)
+    _contact(p, layout)
+    p.say("speech.help.keys")
+
+
+def _contact(p: _Prompt, layout: Layout) -> None:
+    p.sentences.append(spell_digits(layout.contact, p.lang) if layout.contact else p.t("common.contact_default"))
+    hours = getattr(layout, "opening_hours", ())
+    if hours:
+        p.sentences.append(opening_hours_words(hours, p.lang))
+
+
+def _timeout(p: _Prompt, params: Mapping, layout: Layout) -> None:
+    seconds = _int(params, "seconds") or 15
+    p.fact(seconds)
+    p.say("timeout.title")
+    p.say("timeout.countdown", seconds=p.words(seconds))
+    if (_int(params, "extensions_left") or 0) > 0:
+        p.keys_hint("speech.extend.keys")
+        p.touch_hint("speech.extend.touch")
+    else:
+        p.fact("last")
+
+
+def _return_info(p: _Prompt, params: Mapping, layout: Layout) -> None:
+    p.say("return_info.title")
+    p.say("return_info.text")
+    p.keys_hint("speech.keys.back")
+
+
+def _out_of_service(p: _Prompt, params: Mapping, layout: Layout) -> None:
+    p.say("out_of_service.title")
+    p.say("out_of_service.text")
+    _contact(p, layout)
+
+
+_SCREENS = {
+    "attract": _attract, "method": _method, "pin": _pin, "scan": _scan, "checking": _checking,
+    "locker_open": _locker_open, "close_door": _close_door, "thanks": _thanks, "error": _error, "help": _help,
+    "timeout": _timeout, "return_info": _return_info, "out_of_service": _out_of_service,
+}
+SCREENS_WITH_PROMPTS = tuple(_SCREENS)
+
+
+def screen_prompt(screen: str, params: Mapping | None, lang: str, layout: Layout, *, keys: bool) -> Utterance:
+    """The prompt spoken when ``screen`` appears; ``keys`` selects the audio mode's wording."""
+    try:
+        fill = _SCREENS[screen]
+    except KeyError:
+        raise ValueError(f"no prompt for screen {screen!r}") from None
+    prompt = _Prompt(screen, lang, keys)
+    fill(prompt, params or {}, layout)
+    return prompt.utterance()
+
+
+# ---- focus, hints and other short prompts ---------------------------------------------------------
+
+_TOGGLES = ("audio", "large_text")
+
+
+def focus_prompt(button: Button, lang: str) -> Utterance:
+    """What the audio mode says when keypad focus lands on a button.
+
+    A language button is said in its own language by that language's voice ("Français"), as a
+    French speaker listening to a Dutch screen would need.
+    """
+    if button.action.startswith("lang:"):
+        code = button.action.split(":", 1)[1]
+        return Utterance(f"focus.lang.{slug(code)}", code, language_name(code))
+    label = spell_digits(button.label, lang)
+    numbers = "".join(f".{n}" for n in _DIGITS.findall(button.label))
+    if button.action in _TOGGLES:
+        state = "on" if button.selected else "off"
+        text = translate(lang, "speech.toggle", label=label, state=translate(lang, _STATES[state]))
+        return Utterance(f"focus.{slug(button.action)}.{state}", lang, text)
+    if not button.enabled:
+        text = translate(lang, "speech.unavailable", label=label)
+        return Utterance(f"focus.{slug(button.action)}{numbers}.disabled", lang, text)
+    return Utterance(f"focus.{slug(button.action)}{numbers}", lang, label)
+
+
+_STATES = {"on": N_("speech.state.on"), "off": N_("speech.state.off")}
+HINTS = {
+    "hold_five": N_("speech.hint.hold_five"),  # a key pressed on the start screen, audio mode off
+    "audio_on": N_("speech.hint.audio_on"),
+    "not_here": N_("speech.hint.not_here"),  # a key with no use on this screen
+    "code_complete": N_("speech.hint.code_complete"),
+    "code_erased": N_("speech.hint.code_erased"),
+    "volume": N_("speech.hint.volume"),
+}
+
+
+def hint_prompt(name: str, lang: str) -> Utterance:
+    """A short spoken hint that is not a screen: e.g. how to start the audio guide."""
+    try:
+        msgid = HINTS[name]
+    except KeyError:
+        raise ValueError(f"unknown hint {name!r}") from None
+    return Utterance(f"hint.{name}", lang, translate(lang, msgid))
+
+
+# ---- everything, for pre-generating clips ------------------------------------------------------------
+
+
+def _variants(layout: Layout, config) -> Iterator[tuple[str, dict]]:
+    lockers = [p[0] for p in layout.lockers]
+    pin_length = config.identification.pin_length
+    warning = int(config.pickup.timeout_warning_seconds)
+    grace = int(config.pickup.reopen_grace_seconds)
+    max_minutes = math.ceil(config.lockout.max_seconds / 60)
+    yield from (("attract", {}), ("method", {"qr_available": True}), ("method", {"qr_available": False}),
+                ("pin", {"length": pin_length}), ("scan", {}), ("checking", {}), ("return_info", {}),
+                ("out_of_service", {}), ("timeout", {"seconds": warning, "extensions_left": 1}),
+                ("timeout", {"seconds": warning, "extensions_left": 0}), ("help", {}),
+                ("help", {"reason": "unknown_code"}), ("locker_open", {}))
+    for locker in lockers:
+        yield "locker_open", {"locker": locker}
+        yield "locker_open", {"locker": locker, "retry": True}
+        yield "close_door", {"locker": locker}
+        yield "close_door", {"locker": locker, "reminder": True, "can_extend": True}
+        yield "close_door", {"locker": locker, "reminder": True, "can_extend": False}
+        yield "thanks", {"locker": locker, "can_reopen": True, "reopen_seconds": grace}
+        yield "help", {"locker": locker}
+        yield "help", {"locker": locker, "reason": "unknown_code"}
+        yield "error", {"reason": "door_not_opened", "locker": locker}
+    yield "thanks", {"can_reopen": False}
+    for reason in ERROR_REASONS:
+        if reason not in ("locked_out", "door_not_opened"):
+            yield "error", {"reason": reason}
+    yield "error", {"reason": "locked_out"}
+    for minutes in range(1, max_minutes + 1):
+        yield "error", {"reason": "locked_out", "locked_seconds": minutes * 60}
+
+
+def all_prompts(config) -> Iterator[Utterance]:
+    """Every prompt this kiosk can say with ``config``, each once: what ``tools/prompts`` generates."""
+    from kioskd.ui.layouts import layout_from_config
+    from kioskd.ui.screens import build_screen
+
+    layout = layout_from_config(config)
+    seen: set[tuple[str, str]] = set()
+
+    def fresh(u: Utterance) -> bool:
+        key = (u.prompt_id, u.lang)
+        if key in seen:
+            return False
+        seen.add(key)
+        return True
+
+    for lang in config.kiosk.languages:
+        for name in HINTS:
+            if fresh(u := hint_prompt(name, lang)):
+                yield u
+        for screen, params in _variants(layout, config):
+            for keys in (False, True):
+                if fresh(u := screen_prompt(screen, params, lang, layout, keys=keys)):
+                    yield u
+            for flags in ({}, {"audio": True, "large_text": True}):
+                model = build_screen(screen, {**params, **flags}, lang, layout)
+                for button in model.buttons():
+                    if not button.action.startswith("digit:") and fresh(u := focus_prompt(button, lang)):
+                        yield u

@@ -8,13 +8,14 @@ sliding off a button cancels the tap, which forgives a slip.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 import pygame
 
-from kioskd.events import Tap
+from kioskd.events import Key, Tap
 from kioskd.ui.messages import DEFAULT_LANGUAGE
 from kioskd.ui.model import Button, ScreenModel, center
 from kioskd.ui.render import Renderer
@@ -37,16 +38,30 @@ class Panel(Protocol):
     def draw(self, surface: pygame.Surface) -> None: ...
 
 
-_KEY_ACTIONS = {pygame.K_RETURN: "ok", pygame.K_KP_ENTER: "ok", pygame.K_BACKSPACE: "erase",
-                pygame.K_ESCAPE: "back"}
-_KEY_ACTIONS.update({getattr(pygame, f"K_{d}"): f"digit:{d}" for d in range(10)})
-_KEY_ACTIONS.update({getattr(pygame, f"K_KP{d}"): f"digit:{d}" for d in range(10)})
+# A USB numeric keypad (or a keyboard) by key name; docs/accessibility.md shows the layout.
+KEY_CODES: dict[str, tuple[int, ...]] = {
+    **{str(d): (getattr(pygame, f"K_{d}"), getattr(pygame, f"K_KP{d}")) for d in range(10)},
+    "up": (pygame.K_UP,), "down": (pygame.K_DOWN,), "left": (pygame.K_LEFT,), "right": (pygame.K_RIGHT,),
+    "enter": (pygame.K_RETURN, pygame.K_KP_ENTER), "back": (pygame.K_KP_MINUS, pygame.K_BACKSPACE, pygame.K_ESCAPE),
+    "repeat": (pygame.K_KP_PLUS, pygame.K_F2), "help": (pygame.K_KP_MULTIPLY, pygame.K_F1),
+    "volume": (pygame.K_KP_DIVIDE, pygame.K_F3),
+}
+_KEY_NAMES = {code: name for name, codes in KEY_CODES.items() for code in codes}
+# keys with a long-press meaning act on release, so holding them does not also do the short press
+LONG_PRESS_KEYS = ("5",)
 
 
 class TouchScreen:
     def __init__(self, layout: Layout, *, fullscreen: bool = False, panel: Panel | None = None,
-                 title: str = "kioskd") -> None:
+                 title: str = "kioskd", clock: Callable[[], float] = time.monotonic,
+                 hold_seconds: float = 2.0) -> None:
         self.layout = layout
+        self._clock = clock
+        self._hold_seconds = hold_seconds
+        self._held: dict[str, tuple[float, bool]] = {}  # long-press key -> (pressed at, long press sent)
+        self._focus: str | None = None
+        self._touch: tuple[int, int] | None = None  # a finger down outside any button: shown as a ring
+        self.audio_mode = False
         self.panel = panel
         pygame.display.init()
         pygame.font.init()
@@ -76,14 +91,38 @@ class TouchScreen:
     def model(self) -> ScreenModel:
         return self._model
 
+    @property
+    def current(self) -> tuple[str, dict]:
+        """The screen asked for and its parameters, as the flow sent them."""
+        return self._screen, dict(self._params)
+
+    @property
+    def focus(self) -> str | None:
+        return self._focus
+
+    def set_focus(self, action: str | None) -> None:
+        if action != self._focus:
+            self._focus = action
+            self._dirty = True
+
+    def set_large_text(self, on: bool) -> None:
+        if on != self.layout.large_text:
+            self.layout = replace(self.layout, large_text=on)
+            self._rebuild()
+
+    def set_audio_mode(self, on: bool) -> None:
+        self.audio_mode = on
+
     def set_language(self, lang: str) -> None:
         if lang != self._language:
             self._language = lang
             self._rebuild()
 
     def show(self, screen: str, params: Mapping | None = None) -> None:
+        if screen != self._screen:
+            self._focus = None  # keypad focus starts afresh on a new screen
         self._screen, self._params = screen, dict(params or {})
-        self._pressed = self._pointer = None  # a press never carries over to the next screen
+        self._pressed = self._pointer = self._touch = None  # a press never carries over to the next screen
         self._rebuild()
 
     def mark_dirty(self) -> None:
@@ -102,10 +141,8 @@ class TouchScreen:
         for event in pygame.event.get():
             if event.type == pygame.QUIT:
                 events.append(Quit())
-            elif event.type == pygame.KEYDOWN:
-                action = _KEY_ACTIONS.get(event.key)
-                if action is not None:
-                    events.append(Tap(action))
+            elif event.type in (pygame.KEYDOWN, pygame.KEYUP):
+                self._key_event(event.type == pygame.KEYDOWN, _KEY_NAMES.get(event.key), events)
             elif event.type in (pygame.MOUSEBUTTONDOWN, pygame.MOUSEBUTTONUP):
                 if getattr(event, "touch", False) or event.button != 1:
                     continue  # SDL's mouse copy of a touch (handled as FINGER*), or wheel/right button
@@ -114,7 +151,26 @@ class TouchScreen:
                 w, h = self.window.get_size()
                 pos = (int(event.x * w), int(event.y * h))
                 self._pointer_event(event.type == pygame.FINGERDOWN, ("finger", event.finger_id), pos, events)
+        now = self._clock()
+        for name, (since, sent) in list(self._held.items()):
+            if not sent and now - since >= self._hold_seconds:
+                self._held[name] = (since, True)
+                events.append(Key(name, held=True))
         return events
+
+    def _key_event(self, down: bool, name: str | None, events: list[object]) -> None:
+        if name is None:
+            return
+        if name not in LONG_PRESS_KEYS:
+            if down:
+                events.append(Key(name))
+            return
+        if down:
+            self._held.setdefault(name, (self._clock(), False))
+            return
+        _since, sent = self._held.pop(name, (0.0, True))
+        if not sent:
+            events.append(Key(name))
 
     def _pointer_event(self, down: bool, pointer: object, pos: tuple[int, int], events: list[object]) -> None:
         x, y = pos
@@ -128,8 +184,13 @@ class TouchScreen:
         if down:
             if self._pointer is None and button is not None:
                 self._pressed, self._pointer = button.action, pointer
-                self._dirty = True
+            elif self._pointer is None:
+                self._touch = (x, y)  # not on a button: still show the touch was felt
+            self._dirty = True
             return
+        if self._touch is not None:
+            self._touch = None
+            self._dirty = True
         if pointer != self._pointer:
             return  # a second finger lifted, or a release with no press on this screen
         if button is not None and button.action == self._pressed:
@@ -144,7 +205,7 @@ class TouchScreen:
         panel_dirty = self.panel is not None and self.panel.dirty
         if not (self._dirty or panel_dirty):
             return False
-        self._renderer.draw(self._model, self._pressed)
+        self._renderer.draw(self._model, self._pressed, focus=self._focus, touch=self._touch)
         if self.panel is not None and self._panel_surface is not None:
             self.panel.draw(self._panel_surface)
         pygame.display.flip()
