@@ -23,7 +23,9 @@ catalogues: $(STAMP)
 
 # Opens the simulated kiosk in a window; without a display, runs the scripted tour
 # headless, writes a screenshot per step and exits 0.
+# Spoken prompts are generated first (espeak-ng, into var/demo/prompts; only missing ones, so reruns are quick).
 demo: venv
+	$(PY) tools/prompts --config config/sim.toml --data-dir var/demo
 	$(PY) -m kioskd.demo --config config/sim.toml --data-dir var/demo
 
 lint: venv
