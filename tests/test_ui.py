@@ -10,14 +10,14 @@ import itertools  # noqa: E402
 import pygame  # noqa: E402
 import pytest  # noqa: E402
 
-from kioskd.events import Tap  # noqa: E402
+from kioskd.events import Key, Tap  # noqa: E402
 from kioskd.ui.gallery import LAYOUTS, SAMPLE_LOCKERS, sample_screens  # noqa: E402
 from kioskd.ui.messages import catalogue, translate  # noqa: E402
 from kioskd.ui.model import Button, CodeDisplay, LockerMap, overlaps  # noqa: E402
-from kioskd.ui.render import NBSP, Renderer  # noqa: E402
+from kioskd.ui.render import NBSP, Renderer, font_path  # noqa: E402
 from kioskd.ui.screens import ERROR_REASONS, SCREENS, Layout, build_screen  # noqa: E402
 from kioskd.ui.simpanel import SimAction, SimPanel  # noqa: E402
-from kioskd.ui.theme import DEFAULT_PALETTE, MIN_TOUCH_HEIGHT, contrast_ratio, text_pairs  # noqa: E402
+from kioskd.ui.theme import DEFAULT_PALETTE, MIN_TOUCH_MM, contrast_ratio, text_pairs  # noqa: E402
 from kioskd.ui.touchscreen import Quit, TouchScreen  # noqa: E402
 
 LANGS = ("nl", "fr", "en")
@@ -58,11 +58,20 @@ def test_translate_fills_params_falls_back_to_english_and_rejects_unknown_ids():
         translate("en", "no.such.msgid")
 
 
-def test_every_character_in_the_catalogue_has_a_glyph_in_the_bundled_font():
-    font = pygame.font.Font(None, 40)
+@pytest.mark.parametrize("weight", ["regular", "bold"])
+def test_every_character_in_the_catalogue_has_a_glyph_in_the_bundled_font(weight):
+    font = pygame.font.Font(str(font_path(weight)), 40)
     missing = font.metrics("\ue000")[0]  # a private-use code point: the font's "missing" box
+    assert font.metrics("✓")[0] == missing  # the probe can tell (the font has no check mark)
     chars = {c for lang in LANGS for text in catalogue(lang).values() for c in text.replace(NBSP, " ")}
-    assert not [c for c in sorted(chars) if c != " " and font.metrics(c)[0] == missing]
+    chars |= set("éèêëàâçôûïüÉÈÊÀÇ’«»–−…")  # Dutch and French accents and typography, in use or not
+    assert not [c for c in sorted(chars) if c != " " and font.metrics(c)[0] in (None, missing)]
+
+
+def test_the_bundled_font_is_atkinson_hyperlegible_under_the_open_font_licence():
+    licence = (font_path("regular").parent / "OFL.txt").read_text(encoding="utf-8")
+    assert "SIL OPEN FONT LICENSE Version 1.1" in licence and "Braille Institute" in licence
+    assert font_path("bold").exists() and "Hyperlegible" in font_path("regular").name
 
 
 def test_dutch_and_french_screens_really_differ_from_english():
@@ -90,7 +99,7 @@ def test_every_text_colour_pair_reaches_aaa_contrast(name, fg, bg):
 
 
 def check_geometry(model, layout):
-    scale = min(layout.width, layout.height) / 800
+    px_per_mm = model.metrics.px_per_mm
     widgets = [w for w in model.widgets if hasattr(w, "rect")]
     for w in widgets:
         x, y, width, height = w.rect
@@ -99,7 +108,7 @@ def check_geometry(model, layout):
     for a, b in itertools.combinations(widgets, 2):
         assert not overlaps(a.rect, b.rect), (model.screen, a, b)
     for button in model.buttons():
-        assert button.rect[3] >= MIN_TOUCH_HEIGHT * scale - 1, button
+        assert min(button.rect[2:]) >= MIN_TOUCH_MM * px_per_mm - 1, button
 
 
 @pytest.mark.parametrize("layout_name", sorted(LAYOUTS))
@@ -140,7 +149,8 @@ def test_screen_specific_buttons():
     assert {f"digit:{d}" for d in range(10)} | {"erase", "ok", "back"} <= actions("pin", entered=0, length=8)
     assert "reopen" in actions("thanks", locker=3, can_reopen=True)
     assert "reopen" not in actions("thanks", locker=3, can_reopen=False)
-    assert {"extend", "done"} <= actions("timeout", seconds=15)
+    assert {"extend", "restart"} <= actions("timeout", seconds=15, extensions_left=1)
+    assert "extend" not in actions("timeout", seconds=15, extensions_left=0)
     assert actions("checking") == actions("out_of_service") == {"lang:nl", "lang:fr", "lang:en"}
 
 
@@ -178,7 +188,7 @@ def test_highlighted_locker_changes_the_pixels_there(tmp_path):
     renderer = Renderer(pygame.Surface((LANDSCAPE.width, LANDSCAPE.height)))
     model = build_screen("locker_open", {"locker": 5}, "en", LANDSCAPE)
     (locker_map,) = [w for w in model.widgets if isinstance(w, LockerMap)]
-    x, y, w, h = renderer.locker_rects(locker_map)[5]
+    x, y, w, h = renderer.locker_rects(locker_map, model.metrics)[5]
     probe = (x + 12, y + h // 2)  # inside the thick border, left of the number and the marker
 
     def colour_at(locker):
@@ -225,7 +235,7 @@ def test_keys_map_to_actions_and_closing_the_window_quits(screen):
     for key in (pygame.K_7, pygame.K_KP3, pygame.K_RETURN, pygame.K_BACKSPACE, pygame.K_ESCAPE, pygame.K_a):
         post(pygame.KEYDOWN, key=key, mod=0, unicode="", scancode=0)
     post(pygame.QUIT)
-    assert screen.poll() == [Tap("digit:7"), Tap("digit:3"), Tap("ok"), Tap("erase"), Tap("back"), Quit()]
+    assert screen.poll() == [Key("7"), Key("3"), Key("enter"), Key("back"), Key("back"), Quit()]
 
 
 def test_center_of_an_absent_button_names_the_buttons_on_screen(screen):

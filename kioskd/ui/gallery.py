@@ -1,50 +1,87 @@
-"""Write a PNG of every screen, in every language, on a landscape and a portrait screen.
+"""Every screen and its variants, on the configured landscape and portrait panels, for review and tests.
 
-Usage: ``python -m kioskd.ui.gallery OUTDIR``. For reviewing layout, wrapping and translations by eye,
-and for translators who want to see their text in place; it draws off-screen and needs no display.
+``sample_screens`` names each screen once with each variant that changes its words or buttons; tests lay
+them all out and ``tools/screenshots`` draws them all, in every language and in normal and large text.
+``python -m kioskd.ui.gallery OUTDIR`` writes the PNGs without the contact sheet; it needs no display.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
 from kioskd.ui.screens import ERROR_REASONS, Layout, build_screen
 
+LANGUAGES = ("nl", "fr", "en")
 # The Aalter pilot's bank: small doors on top, large ones at the bottom.
 SAMPLE_LOCKERS = tuple((row * 3 + column + 1, row + 1, column + 1, "SML"[row]) for row in range(3)
                        for column in range(3))
-SAMPLE_CONTACT = "Town hall Aalter · 09 325 04 00 · Mon–Fri 9:00–12:00"
+SAMPLE_CONTACT = "Onthaal gemeentehuis Aalter: 09 325 04 00"
+SAMPLE_HOURS = (("mon", ("09:00-12:00",)), ("tue", ("09:00-12:00",)), ("wed", ("09:00-12:00", "14:00-19:00")),
+                ("thu", ("09:00-12:00",)), ("fri", ("09:00-12:00",)), ("sat", ("09:00-11:30",)))
+# config/sim.toml: a 15.4" landscape panel; config/aalter.example.toml: a 21.5" portrait one
 LAYOUTS = {
-    "landscape": Layout(1280, 800, SAMPLE_LOCKERS, contact=SAMPLE_CONTACT),
-    "portrait": Layout(1080, 1920, SAMPLE_LOCKERS, contact=SAMPLE_CONTACT),
+    "landscape": Layout(1280, 800, SAMPLE_LOCKERS, contact=SAMPLE_CONTACT, screen_mm=(331, 207),
+                        opening_hours=SAMPLE_HOURS),
+    "portrait": Layout(1080, 1920, SAMPLE_LOCKERS, contact=SAMPLE_CONTACT, screen_mm=(268, 476),
+                       opening_hours=SAMPLE_HOURS),
 }
+TEXT_SIZES = ("normal", "large")
+
+
+def layout_variant(name: str, text_size: str = "normal") -> Layout:
+    return dataclasses.replace(LAYOUTS[name], large_text=text_size == "large")
 
 
 def sample_screens() -> Iterator[tuple[str, str, Mapping]]:
-    """(file stem, screen, params): each screen once, and its variants that change the wording."""
-    yield "attract", "attract", {"qr_available": True}
+    """(file stem, screen, params): each screen once, and its variants that change the wording or buttons."""
+    yield "attract", "attract", {"qr_available": True, "audio": False, "large_text": False}
+    yield "attract-audio", "attract", {"qr_available": True, "audio": True, "large_text": False}
+    yield "attract-large_text", "attract", {"qr_available": False, "audio": False, "large_text": True}
     yield "method", "method", {"qr_available": True}
+    yield "method-pin_only", "method", {"qr_available": False}
     yield "pin", "pin", {"entered": 3, "length": 8}
     yield "scan", "scan", {}
     yield "checking", "checking", {}
     yield "locker_open", "locker_open", {"locker": 5, "retry": False}
     yield "locker_open-retry", "locker_open", {"locker": 8, "retry": True}
-    yield "close_door", "close_door", {"locker": 5, "reminder": False}
-    yield "close_door-reminder", "close_door", {"locker": 5, "reminder": True}
+    yield "close_door", "close_door", {"locker": 5, "reminder": False, "can_extend": False}
+    yield "close_door-reminder", "close_door", {"locker": 5, "reminder": True, "can_extend": True}
+    yield "close_door-reminder_last", "close_door", {"locker": 5, "reminder": True, "can_extend": False}
     yield "thanks", "thanks", {"locker": 5, "can_reopen": True, "reopen_seconds": 60}
+    yield "thanks-final", "thanks", {"locker": 5, "can_reopen": False}
     for reason in ERROR_REASONS:
         yield f"error-{reason}", "error", {"reason": reason, "locked_seconds": 150, "locker": 5}
-    yield "help", "help", {"reason": "door_not_opened", "locker": 5}
-    yield "timeout", "timeout", {"seconds": 15}
+    yield "error-locked_out_seconds", "error", {"reason": "locked_out", "locked_seconds": 45}
+    yield "help", "help", {"reason": None, "locker": None, "in_session": False}
+    yield "help-door", "help", {"reason": "door_not_opened", "locker": 5, "in_session": True}
+    yield "help-code", "help", {"reason": "unknown_code", "locker": None, "in_session": True}
+    yield "timeout", "timeout", {"seconds": 15, "extensions_left": 2}
+    yield "timeout-last", "timeout", {"seconds": 15, "extensions_left": 0}
     yield "return_info", "return_info", {}
     yield "out_of_service", "out_of_service", {}
 
 
-def write_gallery(out: Path, languages: tuple[str, ...] = ("nl", "fr", "en")) -> list[Path]:
+def renders(layouts: Iterable[str] = tuple(LAYOUTS), text_sizes: Iterable[str] = TEXT_SIZES,
+            languages: Iterable[str] = LANGUAGES, stems: Iterable[str] | None = None):
+    """(layout name, text size, stem, screen, lang, layout, model) for every combination asked for."""
+    wanted = set(stems) if stems is not None else None
+    for layout_name in layouts:
+        for text_size in text_sizes:
+            layout = layout_variant(layout_name, text_size)
+            for stem, screen, params in sample_screens():
+                if wanted is not None and stem not in wanted:
+                    continue
+                for lang in languages:
+                    yield layout_name, text_size, stem, screen, lang, layout, build_screen(screen, params, lang, layout)
+
+
+def write_gallery(out: Path, languages: tuple[str, ...] = LANGUAGES, **select) -> list[Path]:
+    """PNGs named ``<layout>-<size>-<stem>-<lang>.png``; ``select`` as for ``renders``."""
     os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
     import pygame
 
@@ -52,15 +89,16 @@ def write_gallery(out: Path, languages: tuple[str, ...] = ("nl", "fr", "en")) ->
 
     pygame.font.init()
     out.mkdir(parents=True, exist_ok=True)
+    renderers: dict[str, Renderer] = {}
     written = []
-    for layout_name, layout in LAYOUTS.items():
-        renderer = Renderer(pygame.Surface((layout.width, layout.height)))
-        for stem, screen, params in sample_screens():
-            for lang in languages:
-                renderer.draw(build_screen(screen, params, lang, layout))
-                path = out / f"{layout_name}-{stem}-{lang}.png"
-                pygame.image.save(renderer.surface, str(path))
-                written.append(path)
+    for layout_name, text_size, stem, _screen, lang, layout, model in renders(languages=languages, **select):
+        renderer = renderers.get(layout_name)
+        if renderer is None:
+            renderer = renderers[layout_name] = Renderer(pygame.Surface((layout.width, layout.height)))
+        renderer.draw(model)
+        path = out / f"{layout_name}-{text_size}-{stem}-{lang}.png"
+        pygame.image.save(renderer.surface, str(path))
+        written.append(path)
     return written
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from kioskd.ui.theme import Metrics
+
 Rect = tuple[int, int, int, int]  # x, y, width, height in screen pixels
 LockerPlace = tuple[int, int, int, str]  # number, row (1 = top), column (1 = leftmost), size S/M/L
 
@@ -39,6 +41,7 @@ class Label:
     text: str
     rect: Rect
     style: str = "body"  # title, heading, alert (red heading), body, notice (red body), hint
+    align: str = "center"  # or "left", for the columns of a table such as the opening hours
 
 
 @dataclass(frozen=True)
@@ -48,9 +51,11 @@ class Button:
     action: str
     label: str
     rect: Rect
-    style: str = "primary"  # primary, secondary, digit, lang
+    style: str = "primary"  # primary, secondary, digit, lang, toggle
     enabled: bool = True
-    selected: bool = False  # the current language's button: drawn differently, not only in colour
+    # the current language, or a toggle that is on: drawn differently (underline, tick), not only in colour
+    selected: bool = False
+    icon: str | None = None  # an ICONS name drawn before the words, so a button is more than its colour
 
 
 @dataclass(frozen=True)
@@ -85,7 +90,18 @@ class Arrow:
     direction: str = "down"  # down, up, left, right
 
 
-Widget = Label | Button | LockerMap | CodeDisplay | Arrow
+ICONS = ("alert", "warning", "clock", "speaker", "text_size", "help")
+
+
+@dataclass(frozen=True)
+class Icon:
+    """A drawn sign beside words (a warning beside an error heading), never instead of them."""
+
+    rect: Rect
+    name: str  # one of ICONS
+
+
+Widget = Label | Button | LockerMap | CodeDisplay | Arrow | Icon
 
 
 @dataclass(frozen=True)
@@ -95,6 +111,7 @@ class ScreenModel:
     screen: str
     lang: str
     widgets: tuple[Widget, ...]
+    metrics: Metrics | None = None  # the sizes the screen was laid out with; the renderer draws with them
 
     def texts(self) -> list[str]:
         """Every visible string in reading order: what a test, or a person reading aloud, would see."""

@@ -3,6 +3,11 @@
 Flows name a screen and pass facts (locker number, failure reason); the wording, and which buttons make
 sense for those facts, are decided here so flows stay free of presentation. Where things go on the screen
 is the frame's business (``kioskd.ui.frame``).
+
+Every screen a citizen can leave has "Back" and "Start over" in the footer. The exceptions are the start
+screen, the transient "one moment" screen, the two screens shown while a door stands open (the citizen
+must take the item and close the door, so there is nothing to go back to), the thank-you screen, the
+timeout warning (its own buttons are "More time" and "Start over") and the out-of-service screen.
 """
 
 from __future__ import annotations
@@ -10,14 +15,16 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 
-from kioskd.ui.frame import FrameBuilder, Item, Layout, locker_position
+from kioskd.ui.frame import Block, Choice, FrameBuilder, Item, Layout, Text, locker_position
 from kioskd.ui.messages import N_
 from kioskd.ui.model import Arrow, Button, CodeDisplay, LockerMap, Rect, ScreenModel, Widget
+from kioskd.ui.theme import DOOR_ASPECT, SIZE_WEIGHT
 
-__all__ = ["ERROR_REASONS", "SCREENS", "Layout", "build_screen", "locker_position"]
+__all__ = ["ERROR_REASONS", "NO_BACK_SCREENS", "SCREENS", "Layout", "build_screen", "locker_position"]
 
 SCREENS = ("attract", "method", "pin", "scan", "checking", "locker_open", "close_door", "thanks", "error",
            "help", "timeout", "return_info", "out_of_service")
+NO_BACK_SCREENS = ("attract", "checking", "locker_open", "close_door", "thanks", "timeout", "out_of_service")
 
 CODE_REASONS = ("unknown_code", "locked_out", "forged", "wrong_kiosk", "token_expired", "replayed", "malformed")
 PICKUP_REASONS = ("expired", "already_collected", "cancelled", "not_ready", "strong_required")
@@ -50,109 +57,148 @@ def _int(params: Mapping, key: str, default: int | None) -> int | None:
 
 def _attract(b: FrameBuilder, p: Mapping) -> None:
     b.header(help_button=True)
-    buttons = [("pickup", b.t("attract.pickup"), "primary"), ("return", b.t("attract.return"), "primary")]
-    items: list[Item] = [(b.t("attract.title"), "title"), (b.t("attract.subtitle"), "body"),
-                         (b.big_buttons_height(2), lambda r: b.big_buttons(r, buttons))]
-    if p.get("qr_available"):
-        items.append((b.t("attract.qr_hint"), "hint"))
-    b.stack(b.content(footer=False), items)
+    x, y, w, h = b.content()
+    start = [Choice("pickup", b.t("attract.pickup")), Choice("return", b.t("attract.return"))]
+    toggles = [Choice("audio", b.t("attract.audio"), "toggle", "speaker", bool(p.get("audio"))),
+               Choice("large_text", b.t("attract.large_text"), "toggle", "text_size", bool(p.get("large_text")))]
+    b.stack((x, y, w, h), [
+        Text(b.t("attract.title"), "title"), Text(b.t("attract.subtitle"), "body", drop=1),
+        b.choices(start, w), Text(b.t("attract.qr_hint"), "hint", drop=2) if p.get("qr_available") else None,
+        b.choices(toggles, w, big=False), Text(b.t("attract.blind_hint"), "body")])
 
 
 def _method(b: FrameBuilder, p: Mapping) -> None:
     b.header(help_button=True)
-    buttons = [("method:pin", b.t("method.pin"), "primary")]
+    b.nav_footer()
+    choices = [Choice("method:pin", b.t("method.pin"))]
     if p.get("qr_available"):
-        buttons.append(("method:qr", b.t("method.qr"), "primary"))
-    b.stack(b.content(footer=True), [(b.t("method.title"), "heading"),
-                                     (b.big_buttons_height(len(buttons)), lambda r: b.big_buttons(r, buttons))])
-    b.footer([("back", b.t("common.back"), "secondary")], [])
+        choices.append(Choice("method:qr", b.t("method.qr")))
+    area = b.content()
+    b.stack(area, [Text(b.t("method.title"), "heading"), b.choices(choices, area[2])])
+
+
+def _pad_size(b: FrameBuilder) -> tuple[int, int, int, int]:
+    """(digit key width, key height, width of the Erase/OK column, whole pad width) at the preferred size.
+
+    A portrait panel has room for larger keys than a landscape one, where the pad shares the width with
+    the words.
+    """
+    m = b.m
+    side = max(b.button_width(Choice("erase", b.t("pin.erase"), "secondary")),
+               b.button_width(Choice("ok", b.t("pin.ok"))), m.px(32))
+    key, key_h = (m.px(28), m.px(25)) if b.layout.landscape else (m.px(36), m.px(28))
+    return key, key_h, side, 3 * key + 3 * m.gap + side
 
 
 def _pad(b: FrameBuilder, area: Rect) -> list[Widget]:
-    """The 3×4 number pad in the familiar telephone order, as large as the area allows."""
+    """The number pad as on a Belgian payment terminal: digits in telephone order, Erase and OK on the right."""
     m = b.m
     x, y, w, h = area
-    gap = round(14 * m.scale)
-    cell_w = min(round(280 * m.scale), (w - 2 * gap) // 3)
-    cell_h = min(round(170 * m.scale), (h - 3 * gap) // 4)
-    left = x + (w - (3 * cell_w + 2 * gap)) // 2
-    keys = [(f"digit:{d}", str(d), "digit") for d in range(1, 10)]
-    keys += [("erase", b.t("pin.erase"), "secondary"), ("digit:0", "0", "digit"), ("ok", b.t("pin.ok"), "primary")]
-    return [Button(action, label, (left + (i % 3) * (cell_w + gap), y + (i // 3) * (cell_h + gap), cell_w, cell_h),
-                   style) for i, (action, label, style) in enumerate(keys)]
+    key, key_h, side, _ = _pad_size(b)
+    key = max(m.min_touch, min(key, (w - side - 3 * m.gap) // 3))
+    key_h = max(m.min_touch, min(key_h, (h - 3 * m.gap) // 4))
+    left = x + (w - (3 * key + 3 * m.gap + side)) // 2
+    top = y + (h - (4 * key_h + 3 * m.gap)) // 2
+    places = [(d, (d - 1) % 3, (d - 1) // 3) for d in range(1, 10)] + [(0, 1, 3)]
+    keys: list[Widget] = [Button(f"digit:{d}", str(d), (left + col * (key + m.gap), top + row * (key_h + m.gap),
+                                                         key, key_h), "digit") for d, col, row in places]
+    side_x, tall = left + 3 * (key + m.gap), 2 * key_h + m.gap
+    keys.append(Button("erase", b.t("pin.erase"), (side_x, top, side, tall), "secondary"))
+    keys.append(Button("ok", b.t("pin.ok"), (side_x, top + tall + m.gap, side, tall), "primary"))
+    return keys
 
 
 def _pin(b: FrameBuilder, p: Mapping) -> None:
     b.header(help_button=True)
+    b.nav_footer()
     m = b.m
     length = max(1, _int(p, "length", 8) or 8)
     entered = max(0, min(length, _int(p, "entered", 0) or 0))
-    code_h = round(90 * m.scale)
+    code_h = m.px(20)
 
     def code(rect: Rect) -> Widget:
         x, y, w, _h = rect
-        cw = min(w, round(length * 64 * m.scale))
+        cw = min(w, length * m.px(14))
         return CodeDisplay((x + (w - cw) // 2, y, cw, code_h), entered, length)
 
-    items: list[Item] = [(b.t("pin.instruction", length=length), "heading"), (code_h, code),
-                         (b.t("pin.hint"), "hint")]
-    if b.layout.landscape:
-        # the pad runs down to the bottom margin on the right: the footer there is free and the keys get taller
-        text_area, _ = b.split(b.content(footer=True), 0.48)
-        pad_x = text_area[0] + text_area[2] + 2 * m.gap
-        b.stack(text_area, items)
-        b.widgets.extend(_pad(b, (pad_x, b.top, b.right - pad_x, b.layout.height - m.margin - b.top)))
-    else:
-        text_area, pad_area = b.split(b.content(footer=True), 0.34)
-        b.stack(text_area, items)
-        b.widgets.extend(_pad(b, pad_area))
-    b.footer([("back", b.t("common.back"), "secondary")], [])
+    items: list[Item] = [Text(b.t("pin.instruction", length=length), "heading"), Block(code_h, code),
+                         Text(b.t("pin.hint"), "hint", drop=1)]
+    x, y, w, h = b.content()
+    _key, key_h, _side, pad_w = _pad_size(b)
+    if b.layout.landscape:  # the words left, the pad right
+        pad_w = min(pad_w, w // 2)
+        text_w = w - pad_w - 2 * m.gap
+        b.stack((x, y, text_w, h), items)
+        b.widgets.extend(_pad(b, (x + text_w + 2 * m.gap, y, pad_w, h)))
+    else:  # the words above the pad, the two centred as one group
+        b.stack((x, y, w, h), [*items, Block(4 * key_h + 3 * m.gap, lambda r: _pad(b, r))])
 
 
 def _scan(b: FrameBuilder, p: Mapping) -> None:
     b.header(help_button=True)
-    arrow_h = round(200 * b.m.scale)
-    b.stack(b.content(footer=True), [(b.t("scan.instruction"), "heading"), (b.t("scan.hint"), "body"),
-                                     (arrow_h, lambda r: Arrow(r, "down"))])
-    b.footer([("back", b.t("common.back"), "secondary")], [])
+    b.nav_footer()
+    b.stack(b.content(), [Text(b.t("scan.instruction"), "heading"), Text(b.t("scan.hint"), "body", drop=1),
+                          Block(b.m.px(32), lambda r: Arrow(r, "down"))])
 
 
 def _checking(b: FrameBuilder, p: Mapping) -> None:
     b.header(help_button=False)
-    b.stack(b.content(footer=False), [(b.t("checking.wait"), "title")])
+    b.stack(b.content(), [Text(b.t("checking.wait"), "title")])
 
 
-def _locker_screen(b: FrameBuilder, locker: int | None, texts: list[tuple[str, str]]) -> None:
+def _locker_screen(b: FrameBuilder, locker: int | None, texts: list[Item]) -> None:
     """Words on one side, the bank of lockers with the door marked on the other."""
-    b.header(help_button=True)
+    area = b.content()
     if not b.layout.lockers:
-        b.stack(b.content(footer=False), texts)
+        b.stack(area, texts)
         return
-    text_area, map_area = b.split(b.content(footer=False), 0.56 if b.layout.landscape else 0.42)
-    b.stack(text_area, texts)
     name = b.t("locker.name", locker=locker) if locker is not None else ""
-    b.widgets.append(LockerMap(map_area, b.layout.lockers, locker, name, b.t("locker.open_marker")))
+
+    def bank(rect: Rect) -> Widget:
+        return LockerMap(rect, b.layout.lockers, locker, name, b.t("locker.open_marker"))
+
+    if b.layout.landscape:
+        text_area, map_area = b.split(area, 0.56)
+        b.stack(text_area, texts)
+        b.widgets.append(bank(map_area))
+    else:  # the words above the drawing of the bank, which gets what they leave, up to its natural shape
+        x, y, w, h = area
+        need = b.plan(w, round(h * 0.6), texts).total
+        b.stack(area, [*texts, Block(min(h - need - 4 * b.m.gap, _bank_height(b.layout, w)), bank)])
+
+
+def _bank_height(layout: Layout, width: int) -> int:
+    """The height the drawing of the bank takes at ``width`` (doors keep their shape; see the renderer)."""
+    rows = {p[1]: max(SIZE_WEIGHT.get(str(q[3]).upper(), 1.0) for q in layout.lockers if q[1] == p[1])
+            for p in layout.lockers}
+    columns = len({p[2] for p in layout.lockers})
+    return round(width / (columns * DOOR_ASPECT) * sum(rows.values()))
 
 
 def _locker_open(b: FrameBuilder, p: Mapping) -> None:
+    b.header(help_button=True)
     locker = _int(p, "locker", None)
-    texts = [(b.t("locker_open.title", locker=locker if locker is not None else ""), "title")]
+    texts: list[Item] = [Text(b.t("locker_open.title", locker=locker if locker is not None else ""), "title")]
     where = locker_position(b.layout, locker) if locker is not None else None
     if where is not None:
-        texts.append((b.t("locker.where", row=where[0], rows=where[1], column=where[2]), "body"))
-    texts.append((b.t("locker_open.take"), "body"))
+        texts.append(Text(b.t("locker.where", row=where[0], rows=where[1], column=where[2]), "body"))
+    texts.append(Text(b.t("locker_open.take"), "body"))
     if p.get("retry"):
-        texts.append((b.t("locker_open.retry"), "notice"))
+        texts.append(Text(b.t("locker_open.retry"), "notice"))
     _locker_screen(b, locker, texts)
 
 
 def _close_door(b: FrameBuilder, p: Mapping) -> None:
+    b.header(help_button=True)
     locker = _int(p, "locker", None)
     shown = locker if locker is not None else ""
+    if p.get("reminder") and p.get("can_extend"):
+        b.footer([], [Choice("extend", b.t("close_door.extend"))])
+    width = b.content()[2] if not b.layout.landscape else b.split(b.content(), 0.56)[0][2]
     if p.get("reminder"):
-        texts = [(b.t("close_door.reminder", locker=shown), "alert")]
+        texts: list[Item] = [b.icon_text("warning", b.t("close_door.reminder", locker=shown), "alert", width)]
     else:
-        texts = [(b.t("close_door.title", locker=shown), "heading")]
+        texts = [Text(b.t("close_door.title", locker=shown), "heading")]
     _locker_screen(b, locker, texts)
 
 
@@ -160,12 +206,12 @@ def _thanks(b: FrameBuilder, p: Mapping) -> None:
     b.header(help_button=True)
     locker = _int(p, "locker", None)
     can_reopen = bool(p.get("can_reopen")) and locker is not None
-    items: list[Item] = [(b.t("thanks.title"), "title")]
+    left = [Choice("reopen", b.t("thanks.reopen", locker=locker), "secondary")] if can_reopen else []
+    b.footer(left, [Choice("done", b.t("common.finish"))])
+    items: list[Item] = [Text(b.t("thanks.title"), "title")]
     if can_reopen:
-        items.append((b.t("thanks.reopen_hint", seconds=_int(p, "reopen_seconds", 60)), "body"))
-    b.stack(b.content(footer=True), items)
-    left = [("reopen", b.t("thanks.reopen", locker=locker), "secondary")] if can_reopen else []
-    b.footer(left, [("done", b.t("common.finish"), "primary")])
+        items.append(Text(b.t("thanks.reopen_hint", seconds=_int(p, "reopen_seconds", 60)), "body"))
+    b.stack(b.content(), items)
 
 
 def _error_message(b: FrameBuilder, reason: str, p: Mapping) -> str:
@@ -189,48 +235,58 @@ def _error(b: FrameBuilder, p: Mapping) -> None:
         reason = "internal"
     group = ("code" if reason in CODE_REASONS else "pickup" if reason in PICKUP_REASONS
              else "locker" if reason in LOCKER_REASONS else "internal")
-    items: list[Item] = [(b.t(ERROR_HEADINGS[group]), "alert"), (_error_message(b, reason, p), "body")]
+    label = b.t("common.try_again") if reason in RETRYABLE_REASONS else b.t("common.ok")
+    b.nav_footer([Choice("ok", label)])
+    area = b.content()
+    items: list[Item] = [b.icon_text("alert", b.t(ERROR_HEADINGS[group]), "alert", area[2]),
+                         Text(_error_message(b, reason, p), "body")]
     if reason not in RETRYABLE_REASONS and reason != "locked_out":
         items.append(b.contact())
-    b.stack(b.content(footer=True), items)
-    label = b.t("common.try_again") if reason in RETRYABLE_REASONS else b.t("common.ok")
-    b.footer([], [("ok", label, "primary")])
+    b.stack(area, items)
 
 
 def _help(b: FrameBuilder, p: Mapping) -> None:
     b.header(help_button=False)
+    b.nav_footer()
     locker = _int(p, "locker", None)
-    items: list[Item] = [(b.t("help.title"), "title")]
-    if locker is not None:
-        items.append((b.t("help.locker", locker=locker), "body"))
-    tips = [(b.t("help.door"), "body"), (b.t("help.code"), "body")]
+    # the citizen's own problem first; the other tip gives way first when space is short, then the keypad
+    tips = [Text(b.t("help.door"), "body"), Text(b.t("help.code"), "body", drop=2)]
     if p.get("reason") in CODE_REASONS:
-        tips.reverse()  # the citizen's own problem first
-    items += [*tips, b.contact()]
-    b.stack(b.content(footer=True), items)
-    b.footer([("back", b.t("common.back"), "secondary")], [("done", b.t("common.finish"), "primary")])
+        tips = [Text(b.t("help.code"), "body"), Text(b.t("help.door"), "body", drop=2)]
+    area = b.content()
+    width = b.split(area, 0.5)[1][2] if b.layout.landscape else area[2]
+    first: list[Item | None] = [Text(b.t("help.title"), "title"),
+                                Text(b.t("help.locker", locker=locker), "body") if locker is not None else None,
+                                tips[0], tips[1], Text(b.t("help.keypad"), "body", drop=1)]
+    b.columns(area, first, [b.contact(), *b.opening_hours(width)])
 
 
 def _timeout(b: FrameBuilder, p: Mapping) -> None:
     b.header(help_button=True)
-    buttons = [("extend", b.t("timeout.extend"), "primary"), ("done", b.t("timeout.stop"), "secondary")]
-    b.stack(b.content(footer=False), [
-        (b.t("timeout.title"), "title"),
-        (b.t("timeout.countdown", seconds=_int(p, "seconds", 15)), "body"),
-        (b.big_buttons_height(2), lambda r: b.big_buttons(r, buttons))])
+    left = _int(p, "extensions_left", 1) or 0
+    choices = [Choice("extend", b.t("timeout.extend"))] if left > 0 else []
+    choices.append(Choice("restart", b.t("common.restart"), "secondary"))
+    area = b.content()
+    b.stack(area, [b.icon_text("clock", b.t("timeout.title"), "title", area[2]),
+                   Text(b.t("timeout.countdown", seconds=_int(p, "seconds", 15)), "body"),
+                   Text(b.t("timeout.no_extension"), "body") if left <= 0 else None,
+                   b.choices(choices, area[2])])
 
 
 def _return_info(b: FrameBuilder, p: Mapping) -> None:
     b.header(help_button=True)
-    b.stack(b.content(footer=True), [(b.t("return_info.title"), "heading"), (b.t("return_info.text"), "body"),
-                                     b.contact()])
-    b.footer([("back", b.t("common.back"), "secondary")], [])
+    b.nav_footer()
+    b.stack(b.content(), [Text(b.t("return_info.title"), "heading"), Text(b.t("return_info.text"), "body"),
+                          b.contact()])
 
 
 def _out_of_service(b: FrameBuilder, p: Mapping) -> None:
     b.header(help_button=False)
-    b.stack(b.content(footer=False), [(b.t("out_of_service.title"), "heading"),
-                                      (b.t("out_of_service.text"), "body"), b.contact()])
+    area = b.content()
+    width = b.split(area, 0.5)[0][2] if b.layout.landscape else area[2]
+    first = [b.icon_text("warning", b.t("out_of_service.title"), "heading", width),
+             Text(b.t("out_of_service.text"), "body")]
+    b.columns(area, first, [b.contact(), *b.opening_hours(width)])
 
 
 _BUILDERS: dict[str, Callable[[FrameBuilder, Mapping], None]] = {
