@@ -179,7 +179,7 @@ def build(config: Config, *, data_dir: str | Path | None = None, clock: Clock | 
                             lockout=LockoutPolicy(lo.free_attempts, lo.base_seconds, lo.max_seconds,
                                                   lo.reset_after_seconds))
     speaker = build_speaker(config.speech, data_dir=directory, timezone=config.kiosk.timezone, clock=clock)
-    if not getattr(speaker, "available", True):
+    if not speaker.available:
         kiosk.devices["speech"] = DeviceStatus("speech", False, "no audio output")
     kiosk.attach(EffectRunner(store=store, identifier=identifier, lock_bank=lock_bank, screen=screen,
                               speaker=speaker, clock=clock, timers=kiosk.timers, language=lambda: screen.language))

@@ -31,6 +31,7 @@ def demo_changes(now: datetime) -> list[dict]:
 
 def run_tour(config: str, data_dir: Path, out: Path) -> list[Path]:
     """A scripted walk through every screen in three languages, screenshot per step."""
+    from kioskd.events import DeviceStatus
     from kioskd.sim import Harness
 
     if data_dir.exists():
@@ -85,7 +86,7 @@ def run_tour(config: str, data_dir: Path, out: Path) -> list[Path]:
         k.press("ok")
         k.advance(45)
         shot("timeout-nl")
-        k.press("done")
+        k.press("restart")
         k.press("lang:fr")
         k.press("pickup")
         k.press("method:pin")
@@ -94,10 +95,29 @@ def run_tour(config: str, data_dir: Path, out: Path) -> list[Path]:
         shot("locker-open-retry-fr")
         k.advance(20)
         shot("door-not-opened-help-fr")
-        k.press("done")
+        k.press("restart")
         k.press("lang:en")
         k.press("return")
         shot("return-info-en")
+        k.press("back")
+        k.press("large_text")
+        shot("attract-large-text-nl")
+        k.press("pickup")
+        k.press("method:pin")
+        k.type_code("402", ok=False)
+        shot("pin-large-text-nl")
+        k.press("restart")
+        k.key("5", hold=2.0)  # the audio guide, started from the keypad
+        k.key("down")
+        shot("attract-audio-guide-focus-nl")
+        k.key("enter")
+        k.key("down")
+        k.key("down")
+        shot("method-audio-guide-focus-nl")
+        k.key("back")
+        k.kiosk.post(DeviceStatus("locks", False, "demo"))
+        k.settle()
+        shot("out-of-service-nl")
     return shots
 
 

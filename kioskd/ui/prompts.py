@@ -127,7 +127,7 @@ def opening_hours_words(hours: tuple[tuple[str, tuple[str, ...]], ...], lang: st
                                                             last=names[last])
         ranges = [translate(lang, "speech.hours.range", start=_time_words(span.split("-")[0], lang),
                             end=_time_words(span.split("-")[1], lang)) for span in spans]
-        joined = f" {translate(lang, 'speech.and')} ".join(ranges)
+        joined = " {} ".format(translate(lang, "speech.and")).join(ranges)
         sentences.append(f"{days}: {joined}.")
     return " ".join([translate(lang, "speech.hours.intro"), *sentences])
 
@@ -172,8 +172,14 @@ class _Prompt:
 
     def utterance(self) -> Utterance:
         prompt_id = ".".join(["screen", *self.id_parts, "keys" if self.keys else "touch"])
-        text = " ".join(s.strip() for s in self.sentences if s.strip())
+        # a title has no full stop on screen, but the voice needs one to pause
+        text = " ".join(_sentence(s) for s in self.sentences if s.strip())
         return Utterance(prompt_id, self.lang, text.replace("\u00a0", " "))
+
+
+def _sentence(text: str) -> str:
+    text = text.strip()
+    return text if text[-1] in ".?!:;…" else f"{text}."
 
 
 def _int(params: Mapping, key: str) -> int | None:
@@ -282,7 +288,10 @@ def _error(p: _Prompt, params: Mapping, layout: Layout) -> None:
             p.say("error.door_not_opened", locker=p.words(locker))
     else:
         p.say(ERROR_TEXTS[reason])
-    p.keys_hint("speech.error.keys_retry" if reason in RETRYABLE_REASONS else "speech.error.keys_ok")
+    if reason in RETRYABLE_REASONS:
+        p.keys_hint("speech.error.keys_retry")
+    else:
+        p.keys_hint("speech.error.keys_ok")
 
 
 def _help(p: _Prompt, params: Mapping, layout: Layout) -> None:
@@ -418,20 +427,20 @@ def _variants(layout: Layout, config) -> Iterator[tuple[str, dict]]:
         yield "close_door", {"locker": locker, "reminder": True, "can_extend": True}
         yield "close_door", {"locker": locker, "reminder": True, "can_extend": False}
         yield "thanks", {"locker": locker, "can_reopen": True, "reopen_seconds": grace}
-        yield "help", {"locker": locker}
-        yield "help", {"locker": locker, "reason": "unknown_code"}
         yield "error", {"reason": "door_not_opened", "locker": locker}
     yield "thanks", {"can_reopen": False}
     for reason in ERROR_REASONS:
         if reason not in ("locked_out", "door_not_opened"):
             yield "error", {"reason": reason}
     yield "error", {"reason": "locked_out"}
-    for minutes in range(1, max_minutes + 1):
+    # rarer variants (help naming a locker, long lockouts) are made on first use: espeak-ng takes tens
+    # of milliseconds, and pre-making them would cost tens of megabytes of WAV on the SD card
+    for minutes in range(1, min(max_minutes, 5) + 1):
         yield "error", {"reason": "locked_out", "locked_seconds": minutes * 60}
 
 
 def all_prompts(config) -> Iterator[Utterance]:
-    """Every prompt this kiosk can say with ``config``, each once: what ``tools/prompts`` generates."""
+    """The prompts ``tools/prompts`` makes in advance for ``config``: every screen, locker and error."""
     from kioskd.ui.layouts import layout_from_config
     from kioskd.ui.screens import build_screen
 

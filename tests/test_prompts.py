@@ -1,0 +1,152 @@
+"""What the kiosk says: a prompt for every screen in every language, in words, never a digit."""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+from kioskd.config import load_config
+from kioskd.ui.layouts import layout_from_config
+from kioskd.ui.model import Button
+from kioskd.ui.prompts import (
+    SCREENS_WITH_PROMPTS,
+    all_prompts,
+    focus_prompt,
+    hint_prompt,
+    opening_hours_words,
+    screen_prompt,
+    spell_digits,
+    where_words,
+)
+from kioskd.ui.screens import SCREENS
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIG = load_config(ROOT / "config" / "sim.toml")
+LAYOUT = layout_from_config(CONFIG)
+LANGS = ("nl", "fr", "en")
+PROMPTS = list(all_prompts(CONFIG))
+
+
+def test_every_screen_has_a_prompt_in_every_language_and_both_modes():
+    assert set(SCREENS) == set(SCREENS_WITH_PROMPTS)
+    seen = {(u.prompt_id.split(".")[1], u.lang, u.prompt_id.rsplit(".", 1)[1]) for u in PROMPTS
+            if u.prompt_id.startswith("screen.")}
+    for screen in SCREENS:
+        for lang in LANGS:
+            for mode in ("touch", "keys"):
+                assert (screen, lang, mode) in seen, (screen, lang, mode)
+
+
+def test_prompts_are_words_in_their_language_and_never_contain_a_digit():
+    assert len(PROMPTS) > 500
+    for u in PROMPTS:
+        assert u.text.strip(), u
+        assert not re.search(r"\d", u.text), u  # numbers are spoken as words: no code can leak
+        assert re.fullmatch(r"[a-z0-9_.-]+", u.prompt_id), u.prompt_id
+
+
+def test_one_prompt_id_always_means_the_same_words():
+    texts = defaultdict(set)
+    for u in PROMPTS:
+        texts[(u.prompt_id, u.lang)].add(u.text)
+    assert all(len(v) == 1 for v in texts.values())
+    by_text = defaultdict(set)
+    for u in PROMPTS:
+        by_text[u.prompt_id].add(u.lang)
+    # the same prompt exists in every language, so a recording set is complete per language
+    screen_ids = {pid for pid in by_text if pid.startswith(("screen.", "hint."))}
+    assert all(by_text[pid] == set(LANGS) for pid in screen_ids)
+
+
+def test_the_languages_really_differ():
+    for screen in SCREENS:
+        texts = {lang: screen_prompt(screen, {"locker": 4}, lang, LAYOUT, keys=False).text for lang in LANGS}
+        assert len(set(texts.values())) == 3, texts
+
+
+@pytest.mark.parametrize("lang,expected", [
+    ("en", "Locker four is open, on the left, second row."),
+    ("nl", "Kluis vier is open, links, tweede rij."),
+    ("fr", "Le casier quatre est ouvert, à gauche, deuxième rangée."),
+])
+def test_an_open_locker_is_said_with_where_it_is(lang, expected):
+    u = screen_prompt("locker_open", {"locker": 4}, lang, LAYOUT, keys=False)
+    assert u.text.startswith(expected)
+    assert u.prompt_id == "screen.locker_open.4.touch"
+
+
+def test_where_words_follow_the_bank_layout():
+    assert where_words(LAYOUT, 1, "en") == "on the left, top row"
+    assert where_words(LAYOUT, 5, "en") == "in the middle, second row"
+    assert where_words(LAYOUT, 9, "en") == "on the right, bottom row"
+    assert where_words(LAYOUT, 99, "en") == ""
+
+
+def test_belgian_french_counts_septante():
+    u = screen_prompt("error", {"reason": "locked_out", "locked_seconds": 70 * 60}, "fr", LAYOUT, keys=False)
+    assert "septante" in u.text
+
+
+def test_the_code_screen_asks_for_the_length_in_words_and_the_keys_version_explains_privacy():
+    touch = screen_prompt("pin", {"entered": 3, "length": 8}, "en", LAYOUT, keys=False)
+    keys = screen_prompt("pin", {"entered": 5, "length": 8}, "en", LAYOUT, keys=True)
+    assert "eight-digit" in touch.text and "touch OK" in touch.text
+    assert "not spoken" in keys.text and "Enter" in keys.text
+    # how many digits were typed changes nothing that is said
+    assert keys == screen_prompt("pin", {"entered": 0, "length": 8}, "en", LAYOUT, keys=True)
+
+
+def test_audio_mode_prompts_explain_the_keys_and_touch_prompts_do_not():
+    for screen in ("attract", "method", "error", "help"):
+        keys = screen_prompt(screen, {"reason": "unknown_code"}, "en", LAYOUT, keys=True).text
+        touch = screen_prompt(screen, {"reason": "unknown_code"}, "en", LAYOUT, keys=False).text
+        assert "Enter" in keys or "arrows" in keys, screen
+        if screen != "help":  # help explains the keys to everyone
+            assert keys != touch
+    assert "hold down" in screen_prompt("attract", {}, "en", LAYOUT, keys=False).text
+
+
+def test_help_speaks_contact_and_opening_hours():
+    text = screen_prompt("help", {}, "nl", LAYOUT, keys=False).text
+    assert "nul negen" in text  # the phone number, digit by digit
+    assert "maandag" in text and "van negen uur tot twaalf uur" in text
+
+
+def test_opening_hours_group_days_with_equal_hours():
+    hours = (("mon", ("09:00-12:00",)), ("tue", ("09:00-12:00",)), ("wed", ("09:00-12:00",)),
+             ("fri", ("13:30-16:00",)))
+    text = opening_hours_words(hours, "en")
+    assert "Monday to Wednesday: from nine o'clock to twelve o'clock." in text
+    assert "Friday: from thirteen thirty to sixteen o'clock." in text
+    assert "Thursday" not in text
+    assert "du lundi au mercredi" in opening_hours_words(hours, "fr")
+    assert opening_hours_words((), "en") == ""
+
+
+def test_focus_on_a_language_button_is_said_in_that_language():
+    u = focus_prompt(Button("lang:fr", "Français", (0, 0, 1, 1), "lang"), "nl")
+    assert (u.prompt_id, u.lang, u.text) == ("focus.lang.fr", "fr", "Français")
+
+
+def test_focus_on_a_toggle_says_its_state():
+    on = focus_prompt(Button("audio", "Audio guide", (0, 0, 1, 1), selected=True), "en")
+    off = focus_prompt(Button("audio", "Audio guide", (0, 0, 1, 1), selected=False), "en")
+    assert on.text == "Audio guide, on" and off.text == "Audio guide, off"
+    assert on.prompt_id != off.prompt_id
+
+
+def test_numbers_in_labels_and_free_text_are_spelled():
+    u = focus_prompt(Button("reopen", "Open locker 4 again", (0, 0, 1, 1)), "en")
+    assert u.text == "Open locker four again" and u.prompt_id == "focus.reopen.4"
+    assert spell_digits("Tel. 09 12", "en") == "Tel. zero nine one two"
+
+
+def test_unknown_screens_and_hints_are_programming_errors():
+    with pytest.raises(ValueError):
+        screen_prompt("nope", {}, "en", LAYOUT, keys=False)
+    with pytest.raises(ValueError):
+        hint_prompt("nope", "en")
+    assert hint_prompt("hold_five", "fr").text.startswith("Pour utiliser")
