@@ -151,7 +151,8 @@ def _opening_hours(value: Any) -> tuple[tuple[str, tuple[str, ...]], ...]:
     hours = []
     for day, spans in value.items():
         if day not in WEEKDAYS:
-            raise _Invalid(f"unknown day {_show(day)}{_suggest(day, WEEKDAYS)}; use {_choices(WEEKDAYS)}")
+            hint = _suggest(day, WEEKDAYS) or f"; use {_choices(WEEKDAYS)}"
+            raise _Invalid(f"unknown day {_show(day)}{hint}")
         ranges = tuple(part.strip() for part in _string(spans).split(",") if part.strip())
         for part in ranges:
             try:

@@ -525,3 +525,47 @@ def test_any_text_in_the_pickup_section_gives_a_config_or_a_config_error(junk: s
         assert err.problems and all(line.startswith("prop.toml: ") for line in err.problems)
     else:
         assert 0 < config.pickup.inactivity_seconds <= 3600
+
+
+# --- accessibility settings: speech, screen size, opening hours, time limits ---------------------------------
+
+@pytest.mark.parametrize(("extra", "message"), [
+    ('[speech]\ndriver = "mixr"', "speech.driver: must be one of 'mixer', 'sim', 'none', got 'mixr'; "
+                                  "did you mean 'mixer'?"),
+    ("[speech]\nvolume = 1.5", "speech.volume: must be between 0 and 1, got 1.5"),
+    ('[speech]\nnight_hours = "22-07"', "speech.night_hours: expected a time range such as '22:00-07:00', "
+                                        "got '22-07'"),
+    ('[speech]\nnight_hours = "07:00-07:00"', "speech.night_hours: expected a time range such as '22:00-07:00', "
+                                              "got '07:00-07:00'"),
+    ("[speech]\nrate = 20", "speech.rate: must be between 80 and 300, got 20"),
+    ("[ui]\nscreen_width_mm = 10", "ui.screen_width_mm: must be between 50 and 3000, got 10"),
+    ("[ui]\nkey_hold_seconds = 0.1", "ui.key_hold_seconds: must be between 0.5 and 10, got 0.1"),
+    ("[pickup]\nmax_extensions = 3", "pickup.max_extensions: must be between 10 and 1000, got 3"),
+    ("[pickup]\ninactivity_seconds = 30\ntimeout_warning_seconds = 30",
+     "pickup.timeout_warning_seconds: must be shorter than pickup.inactivity_seconds (30), got 30"),
+])
+def test_accessibility_settings_are_checked(tmp_path: Path, extra: str, message: str) -> None:
+    assert problems(tmp_path, build(extra=extra)) == [message]
+
+
+@pytest.mark.parametrize(("hours", "message"), [
+    ('{ mon = "9-12" }', "mon: expected a time range such as '22:00-07:00', got '9-12'"),
+    ('{ mo = "09:00-12:00" }', "unknown day 'mo'; did you mean 'mon'?"),
+    ('{ fri = "16:00-09:00" }', "fri: '16:00-09:00' ends before it starts"),
+    ('"mon-fri 9-12"', "expected a table of weekdays such as { mon = \"09:00-12:00\" }, got string 'mon-fri 9-12'"),
+])
+def test_broken_opening_hours_are_reported(tmp_path: Path, hours: str, message: str) -> None:
+    text = build(kiosk=f'id = "test-1"\nopening_hours = {hours}')
+    assert problems(tmp_path, text) == [f"kiosk.opening_hours: {message}"]
+
+
+def test_opening_hours_are_read_in_week_order(tmp_path: Path) -> None:
+    text = build(kiosk='id = "test-1"\nopening_hours = { sat = "09:00-11:30", mon = "09:00-12:00, 13:30-16:00" }')
+    config = load_config(write(tmp_path, text))
+    assert config.kiosk.opening_hours == (("mon", ("09:00-12:00", "13:30-16:00")), ("sat", ("09:00-11:30",)))
+
+
+def test_speech_paths_resolve_against_the_config_folder(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, build(extra='[speech]\nrecordings_dir = "voice"')))
+    assert config.speech.recordings_dir == tmp_path / "voice"
+    assert config.speech.cache_dir is None
