@@ -163,7 +163,8 @@ def build(config: Config, *, data_dir: str | Path | None = None, clock: Clock | 
         seed_catalogue(store)
         _sync_lockers(store, config)
         screen = TouchScreen(layout_from_config(config), fullscreen=config.ui.fullscreen, panel=panel,
-                             title=config.kiosk.name, clock=clock.time, hold_seconds=config.ui.key_hold_seconds)
+                             title=config.kiosk.name, clock=clock.time, hold_seconds=config.ui.key_hold_seconds,
+                             double_strike_seconds=config.ui.double_strike_seconds)
     except BaseException:
         store.close()
         raise

@@ -364,6 +364,8 @@ class UiSection:
     screen_height_mm: float | None = _field(_number, _between(50, 3000), default=None)
     large_text: bool = _field(_boolean, default=False)
     key_hold_seconds: float = _field(_number, _between(0.5, 10), default=2.0)
+    # EN 301 549 5.8 double-strike acceptance: the same key again within this time is ignored (0 = off)
+    double_strike_seconds: float = _field(_number, _between(0, 2), default=0.0)
 
 
 @dataclass(frozen=True)

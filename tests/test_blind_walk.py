@@ -181,3 +181,17 @@ def test_repeat_says_the_screen_again_and_volume_cycles_and_resets(kiosk):
     k.key("back")  # method -> back ends the session
     assert k.screen == "attract"
     assert k.parts.speaker.volume == before
+
+
+def test_double_strike_guard_ignores_a_trembling_second_press(kiosk):
+    k = kiosk
+    k.parts.screen._double_strike = 0.5  # ui.double_strike_seconds, EN 301 549 5.8
+    k.press("pickup")
+    k.press("method:pin")
+    k.key("3")
+    k.key("3")  # same key, no time in between: ignored
+    assert k.kiosk.state.code == "3"
+    k.advance(0.6)
+    k.key("3")
+    k.key("7")  # another key is never held back
+    assert k.kiosk.state.code == "337"

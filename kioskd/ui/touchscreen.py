@@ -54,11 +54,13 @@ LONG_PRESS_KEYS = ("5",)
 class TouchScreen:
     def __init__(self, layout: Layout, *, fullscreen: bool = False, panel: Panel | None = None,
                  title: str = "kioskd", clock: Callable[[], float] = time.monotonic,
-                 hold_seconds: float = 2.0) -> None:
+                 hold_seconds: float = 2.0, double_strike_seconds: float = 0.0) -> None:
         self.layout = layout
         self._clock = clock
         self._hold_seconds = hold_seconds
         self._held: dict[str, tuple[float, bool]] = {}  # long-press key -> (pressed at, long press sent)
+        self._double_strike = double_strike_seconds
+        self._last_key: tuple[str, float] = ("", float("-inf"))
         self._focus: str | None = None
         self._touch: tuple[int, int] | None = None  # a finger down outside any button: shown as a ring
         self.audio_mode = False
@@ -161,6 +163,12 @@ class TouchScreen:
     def _key_event(self, down: bool, name: str | None, events: list[object]) -> None:
         if name is None:
             return
+        if down:
+            now = self._clock()
+            last, at = self._last_key
+            if name == last and now - at < self._double_strike:
+                return  # a trembling finger's second strike of the same key
+            self._last_key = (name, now)
         if name not in LONG_PRESS_KEYS:
             if down:
                 events.append(Key(name))
