@@ -61,14 +61,20 @@ class Kiosk:
     # ---- one event, to completion ----------------------------------------------------------------
 
     def dispatch(self, event: object) -> None:
+        self._supervised(event, self._dispatch)
+
+    def _dispatch(self, event: object) -> None:
         self.events_handled += 1
+        self._journal(event)
+        pending = deque([event])
+        while pending:
+            current = pending.popleft()
+            self.state, effects = self.flow.step(self.state, current, self.clock.time())
+            pending.extend(self._run_effects(effects))
+
+    def _supervised(self, event: object, handle: Callable[[object], None]) -> None:
         try:
-            self._journal(event)
-            pending = deque([event])
-            while pending:
-                current = pending.popleft()
-                self.state, effects = self.flow.step(self.state, current, self.clock.time())
-                pending.extend(self._run_effects(effects))
+            handle(event)
         except Exception:  # noqa: BLE001 - the supervisor boundary: see below
             # A kiosk must not die on one bad event: every narrow handler below this line has missed
             # something. The event's type is logged (never its content: it may carry a code), the
@@ -76,8 +82,13 @@ class Kiosk:
             # rules still hold because a relay is only energised after its commit.
             log.exception("unexpected failure handling %s; starting over", type(event).__name__)
             self.timers.cancel_all()
-            self.state, effects = self.flow.start(self.state.qr_available if self.state else True)
-            self._run_effects(effects)
+            state = self.state
+            self.state, effects = self.flow.start(state.qr_available if state else True,
+                                                  out_of_service=state.out_of_service if state else False)
+            try:
+                self._run_effects(effects)
+            except Exception:  # noqa: BLE001 - a failing screen or voice must not stop the loop either
+                log.exception("could not show the start screen after a failure")
 
     def _run_effects(self, effects: list) -> list:
         return self.runner.run(effects) if effects else []
@@ -134,11 +145,17 @@ class Kiosk:
         if self.input_hook is not None and self.input_hook(event):
             return
         if isinstance(event, Key):
-            self._handle_key(event)
+            self._supervised(event, self._handle_key)
             return
         if isinstance(event, Tap):
-            self._run_effects([fx.Tone("key")])  # every press is heard as well as seen
+            self._supervised(event, self._handle_tap)
+            return
         self.dispatch(event)
+
+    def _handle_tap(self, tap: Tap) -> None:
+        # any action interrupts the prompt being spoken; every press is heard as well as seen
+        self._run_effects([fx.Hush(), fx.Tone("key")])
+        self._dispatch(tap)
 
     def _handle_key(self, key: Key) -> None:
         """A keypad key: the navigator decides focus, speech and taps; the flow sees only the taps."""
@@ -149,9 +166,9 @@ class Kiosk:
             log.exception("keypad navigation failed on %s", self.screen.model.screen)
             return
         self.screen.set_focus(nav.focus)
-        self._run_effects([fx.Tone("key"), *nav.effects])
+        self._run_effects([fx.Hush(), fx.Tone("key"), *nav.effects])
         for event in nav.events:
-            self.dispatch(event)
+            self._dispatch(event)
 
     def seconds_until_next_timer(self) -> float | None:
         deadline = self.timers.next_deadline()

@@ -125,6 +125,11 @@ class Tone:
 
 
 @dataclass(frozen=True)
+class Hush:
+    """Stop the prompt being spoken: the citizen acted, so the kiosk listens (EN 301 549 5.1.3.5)."""
+
+
+@dataclass(frozen=True)
 class SetAudioMode:
     """The keypad-driven, spoken mode for blind users, on or off; it ends with the session."""
 

@@ -72,7 +72,8 @@ class EffectRunner:
             fx.CancelAllTimers: self._cancel_all, fx.VerifyPin: self._verify_pin, fx.VerifyQr: self._verify_qr,
             fx.ReleaseLocker: self._release, fx.RecordCollected: self._collected,
             fx.RecordReleaseOutcome: self._release_outcome, fx.RaiseAlarm: self._alarm,
-            fx.Tone: self._tone, fx.SetAudioMode: self._set_audio_mode, fx.SetLargeText: self._set_large_text,
+            fx.Tone: self._tone, fx.Hush: self._hush, fx.SetAudioMode: self._set_audio_mode,
+            fx.SetLargeText: self._set_large_text,
             fx.ResetVolume: self._reset_volume, fx.ChangeVolume: self._change_volume,
         }
 
@@ -117,6 +118,9 @@ class EffectRunner:
 
     def _tone(self, e: fx.Tone) -> None:
         self._speaker.tone(e.name)
+
+    def _hush(self, e: fx.Hush) -> None:
+        self._speaker.stop()
 
     def _set_audio_mode(self, e: fx.SetAudioMode) -> None:
         self._screen.set_audio_mode(e.on)

@@ -124,11 +124,10 @@ def test_blind_qr_pickup_return_and_help_with_keys_only(kiosk):
     focus_to(k, "return")
     k.key("enter")
     assert k.screen == "return_info" and last(k)[0] == "screen.return_info.keys"
-    k.key("back")
-    assert k.screen == "attract"
+    k.key("back")  # back to the start screen: the session, and its audio mode, go on
+    assert k.screen == "attract" and last(k)[0] == "screen.attract.keys"
 
     # QR: choose scanning by keys, then hold the code to the camera
-    audio_mode_on(k)
     focus_to(k, "pickup")
     k.key("enter")
     focus_to(k, "method:qr")
@@ -178,9 +177,25 @@ def test_repeat_says_the_screen_again_and_volume_cycles_and_resets(kiosk):
     assert k.parts.speaker.volume != before
     focus_to(k, "pickup")
     k.key("enter")
-    k.key("back")  # method -> back ends the session
-    assert k.screen == "attract"
+    focus_to(k, "restart")  # start over ends the session
+    k.key("enter")
+    assert k.screen == "attract" and last(k)[0] == "screen.attract.touch"
     assert k.parts.speaker.volume == before
+
+
+def test_a_changed_start_screen_times_out_to_the_defaults(kiosk):
+    k = kiosk
+    audio_mode_on(k)
+    k.key("up")
+    k.key("up")
+    k.key("enter")  # English
+    k.key("volume")
+    assert (k.language, k.kiosk.state.audio) == ("en", True)
+    k.advance(k.config.pickup.inactivity_seconds)
+    assert k.screen == "timeout" and last(k)[0].startswith("screen.timeout")
+    k.advance(k.config.pickup.timeout_warning_seconds)
+    assert k.screen == "attract" and k.language == "nl" and not k.kiosk.state.audio
+    assert k.parts.speaker.volume == 0.4  # the night volume: it is 02:34 in Brussels
 
 
 def test_double_strike_guard_ignores_a_trembling_second_press(kiosk):
@@ -195,3 +210,29 @@ def test_double_strike_guard_ignores_a_trembling_second_press(kiosk):
     k.key("3")
     k.key("7")  # another key is never held back
     assert k.kiosk.state.code == "337"
+
+
+def test_the_five_key_is_a_plain_digit_on_the_code_screen_even_when_held(kiosk):
+    k = kiosk
+    k.press("pickup")
+    k.press("method:pin")
+    k.key("4")
+    k.key("5", hold=2.5)  # a slow finger: still the digit 5, at once, and only once
+    k.key("2")
+    assert k.kiosk.state.code == "452"
+    assert not k.kiosk.state.audio
+
+
+def test_a_failing_voice_never_stops_the_kiosk(kiosk):
+    k = kiosk
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("sound card gone")
+
+    k.parts.speaker.tone = broken
+    k.key("down")  # the keypad path
+    k.press("pickup")  # the touch path
+    assert k.screen == "attract"  # the session was abandoned cleanly, the loop lives on
+    k.parts.speaker.tone = lambda name: None
+    k.press("pickup")
+    assert k.screen == "method"

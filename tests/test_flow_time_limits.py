@@ -95,7 +95,7 @@ def test_audio_mode_and_large_text_are_switched_on_the_start_screen_and_reset_af
     state, _ = FLOW.start()
     state, effects = FLOW.step(state, Tap("audio_on"), NOW)
     assert state.audio and fx.SetAudioMode(True) in effects and fx.Say("screen") in effects
-    assert FLOW.step(state, Tap("audio_on"), NOW)[1] == [fx.Say("hint.audio_on")]
+    assert fx.Say("hint.audio_on") in FLOW.step(state, Tap("audio_on"), NOW)[1]
     state, effects = FLOW.step(state, Tap("large_text"), NOW)
     assert state.large_text and fx.SetLargeText(True) in effects
     state, _ = FLOW.step(state, Tap("lang:fr"), NOW)

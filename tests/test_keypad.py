@@ -93,7 +93,7 @@ def test_repeat_help_and_volume():
     assert navigate(Key("help"), METHOD, None, audio=True).events == (Tap("help"),)
     no_help = ScreenModel("help", "en", (Button("back", "Back", (0, 0, 1, 1)),))
     assert navigate(Key("help"), no_help, None, audio=True).effects == (fx.Say("screen"),)
-    assert fx.ChangeVolume(1) in navigate(Key("volume"), METHOD, None, audio=True).effects
+    assert navigate(Key("volume"), METHOD, None, audio=True).events == (Tap("volume"),)
 
 
 def test_disabled_buttons_are_skipped():

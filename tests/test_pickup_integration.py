@@ -178,10 +178,23 @@ def test_reopen_within_grace(kiosk):
     k.open_door(3)
     k.close_door(3)
     assert [e["type"] for e in k.outbox()] == ["pickup.collected"]
-    k.advance(61)  # the grace period ends with the usual warning, then the session
-    assert k.screen == "timeout"
-    k.advance(k.config.pickup.timeout_warning_seconds)
+    k.advance(61)  # nobody there: the usual warning after 45 s, then the session ends
     assert k.screen == "attract"
+
+
+def test_the_reopen_window_does_not_grow_with_activity(kiosk):
+    k = kiosk
+    k.load([reservation()])
+    pin_pickup(k)
+    k.open_door(3)
+    k.close_door(3)
+    for _ in range(3):  # someone keeps the session alive by touching the screen
+        k.advance(25)
+        k.press("help")
+        k.press("back")
+    assert k.screen == "thanks"
+    assert k.parts.screen.model.button("reopen") is None  # 75 s after closing: the 60 s window is over
+    assert len(k.released) == 1
 
 
 def test_inactivity_warns_then_returns_to_attract_in_default_language(kiosk):
@@ -228,7 +241,8 @@ def test_help_during_open_door_keeps_the_session(kiosk):
     pin_pickup(k)
     k.open_door(3)
     k.press("help")
-    k.press("restart")  # "start over" at an open door only closes help: the door must be settled first
+    assert k.parts.screen.model.button("restart") is None  # the door must be settled before starting over
+    k.press("back")
     assert k.screen == "close_door"
     k.close_door(3)
     assert [e["type"] for e in k.outbox()] == ["pickup.collected"]

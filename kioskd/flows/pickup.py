@@ -50,7 +50,7 @@ ACCEPTS_QR = {Phase.ATTRACT, Phase.METHOD, Phase.PIN, Phase.SCAN}
 DOOR_PHASES = {Phase.RELEASING, Phase.WAIT_OPEN, Phase.WAIT_CLOSE}
 
 INACTIVITY, WARNING, TICK = "inactivity", "warning", "countdown_tick"
-DOOR_OPEN, CLOSE_REMINDER, DOOR_ALARM = "door_open", "close_reminder", "door_alarm"
+DOOR_OPEN, CLOSE_REMINDER, DOOR_ALARM, REOPEN_GRACE = "door_open", "close_reminder", "door_alarm", "reopen_grace"
 
 
 @dataclass(frozen=True)
@@ -91,6 +91,9 @@ class PickupState:
     large_text: bool = False
     extensions: int = 0  # "more time" granted so far this session
     countdown: int = 0  # seconds left on the timeout warning
+    covered: str | None = None  # the overlay the timeout warning covers ("help"), restored by "more time"
+    volume_changed: bool = False
+    reopen_closed: bool = False  # the reopen grace period after closing the door is over
     out_of_service: bool = False  # no locker can be released: the kiosk says so instead of inviting
 
 
@@ -104,9 +107,9 @@ class PickupFlow:
 
     # ---- entry points ----------------------------------------------------------------------------
 
-    def start(self, qr_available: bool = True) -> Result:
+    def start(self, qr_available: bool = True, out_of_service: bool = False) -> Result:
         state = PickupState(lang=self.settings.default_language, qr_available=qr_available,
-                            large_text=self.settings.large_text)
+                            large_text=self.settings.large_text, out_of_service=out_of_service)
         return state, [fx.SetLanguage(state.lang), fx.SetAudioMode(False), fx.SetLargeText(state.large_text),
                        fx.ResetVolume(), self.view(state), fx.Say("screen")]
 
@@ -115,21 +118,35 @@ class PickupFlow:
         if handler is None:
             return state, []
         new, effects = handler(self, state, event, now)
-        if isinstance(event, Tap) and new.phase in IDLE_TIMED and new.overlay != "timeout":
+        if isinstance(event, Tap) and self._timed(new) and new.overlay != "timeout":
             effects.append(fx.StartTimer(INACTIVITY, self.settings.inactivity_seconds))
         before, after = self.view(state), self.view(new)
         if new.lang != state.lang:
             effects.append(fx.SetLanguage(new.lang))
+        # the screen's prompt is spoken after the screen is shown, whoever asked for it
+        say = fx.Say("screen") in effects
+        effects = [e for e in effects if e != fx.Say("screen")]
         if after != before or new.lang != state.lang:
             effects.append(after)
-            if (after.screen != before.screen or new.lang != state.lang) and not _says(effects):
-                effects.append(fx.Say("screen"))
+            say = say or after.screen != before.screen or new.lang != state.lang
+        if say:
+            effects.append(fx.Say("screen"))
         return new, effects
+
+    def _timed(self, s: PickupState) -> bool:
+        """Whether silence on this screen should end the session: every screen a citizen acts on, and the
+        start screen once someone changed its language, text size, volume or audio mode (the next person
+        must find the defaults)."""
+        return s.phase in IDLE_TIMED or (s.phase is Phase.ATTRACT and self._customised(s))
+
+    def _customised(self, s: PickupState) -> bool:
+        return (s.lang != self.settings.default_language or s.audio or s.volume_changed or s.overlay is not None
+                or s.large_text != self.settings.large_text)
 
     def _handler_for(self, state: PickupState, event: object) -> Handler | None:
         if isinstance(event, Tap) and event.action.startswith("lang:"):
             return PickupFlow._on_language
-        if isinstance(event, Tap) and event.action in ("audio", "audio_on", "large_text"):
+        if isinstance(event, Tap) and event.action in ("audio", "audio_on", "large_text", "volume"):
             return PickupFlow._on_accessibility
         if isinstance(event, Tap) and event.action == "restart" and state.phase not in DOOR_PHASES | {Phase.CHECKING}:
             return PickupFlow._restart
@@ -141,6 +158,8 @@ class PickupFlow:
             return OVERLAY_TAPS.get(state.overlay)
         if isinstance(event, TimerFired) and event.name in (INACTIVITY, WARNING, TICK):
             return PickupFlow._on_idle_timer
+        if isinstance(event, TimerFired) and event.name == REOPEN_GRACE:
+            return PickupFlow._reopen_grace_over
         if isinstance(event, Tap) and event.action == "help" and state.phase is not Phase.CHECKING:
             return PickupFlow._open_help
         return TABLE.get((state.phase, type(event)))
@@ -149,7 +168,8 @@ class PickupFlow:
 
     def view(self, s: PickupState) -> fx.Show:
         if s.overlay == "help":
-            return fx.Show("help", {"reason": s.error, "locker": s.locker, "in_session": s.phase is not Phase.ATTRACT})
+            return fx.Show("help", {"reason": s.error, "locker": s.locker, "in_session": s.phase is not Phase.ATTRACT,
+                                    "at_door": s.phase in DOOR_PHASES})
         if s.overlay == "timeout":
             return fx.Show("timeout", {"seconds": s.countdown, "extensions_left": self._extensions_left(s)})
         p = s.phase
@@ -171,13 +191,16 @@ class PickupFlow:
             return fx.Show("close_door", {"locker": s.locker, "reminder": s.reminder,
                                           "can_extend": s.reminder and self._extensions_left(s) > 0})
         if p is Phase.THANKS:
-            return fx.Show("thanks", {"locker": s.locker, "can_reopen": s.reopens < self.settings.max_reopens,
+            return fx.Show("thanks", {"locker": s.locker, "can_reopen": self._can_reopen(s),
                                       "reopen_seconds": int(self.settings.reopen_grace_seconds)})
         if p is Phase.ERROR:
             return fx.Show("error", {"reason": s.error, "locked_seconds": s.locked_seconds, "locker": s.locker})
         return fx.Show("return_info", {})
 
     # ---- shared transitions ----------------------------------------------------------------------
+
+    def _can_reopen(self, s: PickupState) -> bool:
+        return s.reopens < self.settings.max_reopens and not s.reopen_closed
 
     def _extensions_left(self, s: PickupState) -> int:
         return max(0, self.settings.max_extensions - s.extensions)
@@ -196,11 +219,18 @@ class PickupFlow:
     def _restart(self, s: PickupState, e: Tap, now: float) -> Result:
         return self._end_session(s)
 
+    def _to_start(self, s: PickupState) -> Result:
+        """"Back" to the start screen: the session and its choices (language, audio mode) go on."""
+        return replace(s, phase=Phase.ATTRACT, overlay=None, code="", error=None, locked_seconds=None,
+                       reservation_id=None, locker=None, release_id=None, method=None), []
+
     def _on_language(self, s: PickupState, e: Tap, now: float) -> Result:
         lang = e.action.split(":", 1)[1]
         return (replace(s, lang=lang) if lang in self.settings.languages else s), []
 
     def _on_accessibility(self, s: PickupState, e: Tap, now: float) -> Result:
+        if e.action == "volume":
+            return replace(s, volume_changed=True), [fx.ChangeVolume(+1), fx.Say("hint.volume")]
         if e.action == "large_text":
             return replace(s, large_text=not s.large_text), [fx.SetLargeText(not s.large_text)]
         if e.action == "audio_on" and s.audio:  # the long press again: reassure, change nothing
@@ -213,7 +243,7 @@ class PickupFlow:
 
     def _on_activity(self, s: PickupState, e: Activity, now: float) -> Result:
         """A key that moved focus, without a tap: the citizen is still there, so idle time restarts."""
-        if s.phase in IDLE_TIMED and s.overlay != "timeout":
+        if self._timed(s) and s.overlay != "timeout":
             return s, [fx.StartTimer(INACTIVITY, self.settings.inactivity_seconds)]
         return s, []
 
@@ -228,10 +258,9 @@ class PickupFlow:
         return new, []
 
     def _on_idle_timer(self, s: PickupState, e: TimerFired, now: float) -> Result:
-        idle = s.phase in IDLE_TIMED or (s.phase is Phase.ATTRACT and s.overlay == "help")
         warning = self.settings.timeout_warning_seconds
-        if e.name == INACTIVITY and idle and s.overlay != "timeout":
-            return replace(s, overlay="timeout", countdown=math.ceil(warning)), [
+        if e.name == INACTIVITY and self._timed(s) and s.overlay != "timeout":
+            return replace(s, overlay="timeout", covered=s.overlay, countdown=math.ceil(warning)), [
                 fx.Tone("warning"), fx.StartTimer(WARNING, warning), fx.StartTimer(TICK, 1)]
         if e.name == TICK and s.overlay == "timeout":
             left = max(0, s.countdown - 1)
@@ -247,10 +276,9 @@ class PickupFlow:
 
     def _on_help_tap(self, s: PickupState, e: Tap, now: float) -> Result:
         # while a locker is released the session must live on until the door is settled, or the
-        # collection would never be recorded: there "done" only closes the help screen
-        if e.action == "done" and s.phase not in DOOR_PHASES:
-            return self._end_session(s)
-        if e.action in ("back", "ok", "done", "restart"):
+        # collection would never be recorded: there the help screen offers only "back" (restart is
+        # handled before overlays everywhere else)
+        if e.action in ("back", "restart"):
             return replace(s, overlay=None), []
         return s, []
 
@@ -259,12 +287,12 @@ class PickupFlow:
                      fx.StartTimer(INACTIVITY, self.settings.inactivity_seconds)]
         if e.action == "extend" and self._extensions_left(s) > 0:
             # back to the screen the warning covered (help stays open if it was), with a full period
-            overlay = "help" if s.phase is Phase.ATTRACT else None
-            return replace(s, overlay=overlay, extensions=s.extensions + 1), [*more_time, fx.Say("screen")]
-        if e.action in ("done", "restart"):
+            return replace(s, overlay=s.covered, covered=None, extensions=s.extensions + 1), [
+                *more_time, fx.Say("screen")]
+        if e.action == "restart":
             return self._end_session(s)
         if e.action == "help":
-            return replace(s, overlay="help"), more_time
+            return replace(s, overlay="help", covered=None), more_time
         return s, []
 
     def _fail(self, s: PickupState, reason: str, locked_seconds: int | None = None) -> Result:
@@ -294,7 +322,7 @@ class PickupFlow:
         if e.action == "method:qr" and s.qr_available:
             return replace(s, phase=Phase.SCAN), []
         if e.action == "back":
-            return self._end_session(s)
+            return self._to_start(s)
         return s, []
 
     def _pin_tap(self, s: PickupState, e: Tap, now: float) -> Result:
@@ -321,7 +349,7 @@ class PickupFlow:
         return (replace(s, phase=Phase.METHOD), []) if e.action == "back" else (s, [])
 
     def _return_info_tap(self, s: PickupState, e: Tap, now: float) -> Result:
-        return self._end_session(s) if e.action in ("back", "ok", "done") else (s, [])
+        return self._to_start(s) if e.action == "back" else (s, [])
 
     def _identified(self, s: PickupState, e: Identified, now: float) -> Result:
         r = e.reservation
@@ -380,15 +408,18 @@ class PickupFlow:
         if e.locker != s.locker:
             return s, []
         effects: list = [fx.CancelTimer(CLOSE_REMINDER), fx.CancelTimer(DOOR_ALARM),
-                         fx.StartTimer(INACTIVITY, self.settings.reopen_grace_seconds)]
+                         fx.StartTimer(REOPEN_GRACE, self.settings.reopen_grace_seconds),
+                         fx.StartTimer(INACTIVITY, self.settings.inactivity_seconds)]
         if not s.collected:
             effects.insert(0, fx.RecordCollected(s.reservation_id, s.release_id))
-        return replace(s, phase=Phase.THANKS, collected=True, overlay=None), effects
+        return replace(s, phase=Phase.THANKS, collected=True, overlay=None, reopen_closed=False), effects
 
     def _wait_close_timer(self, s: PickupState, e: TimerFired, now: float) -> Result:
         if e.name == CLOSE_REMINDER:
             rest = max(self.settings.door_left_open_alarm_seconds - self.settings.door_close_reminder_seconds, 1)
-            return replace(s, reminder=True), [fx.Tone("warning"), fx.StartTimer(DOOR_ALARM, rest), fx.Say("screen")]
+            # the reminder comes to the front, over help if that was open, and is spoken
+            return replace(s, reminder=True, overlay=None), [
+                fx.Tone("warning"), fx.StartTimer(DOOR_ALARM, rest), fx.Say("screen")]
         if e.name == DOOR_ALARM:
             effects: list = [fx.RaiseAlarm("door_left_open", s.locker, s.reservation_id),
                              fx.RecordReleaseOutcome(s.release_id, "left_open")]
@@ -405,10 +436,16 @@ class PickupFlow:
         return replace(s, reminder=False, extensions=s.extensions + 1), [
             fx.CancelTimer(DOOR_ALARM), fx.StartTimer(CLOSE_REMINDER, self.settings.door_close_reminder_seconds)]
 
+    def _reopen_grace_over(self, s: PickupState, e: TimerFired, now: float) -> Result:
+        """The reopen window is fixed from the moment the door closed: activity does not stretch it, so
+        the next person at the kiosk cannot open the previous citizen's locker."""
+        return replace(s, reopen_closed=True), []
+
     def _thanks_tap(self, s: PickupState, e: Tap, now: float) -> Result:
-        if e.action == "reopen" and s.reopens < self.settings.max_reopens:
+        if e.action == "reopen" and self._can_reopen(s):
             return replace(s, phase=Phase.RELEASING, reopens=s.reopens + 1, retried=False), [
-                fx.CancelTimer(INACTIVITY), fx.ReleaseLocker(s.reservation_id, s.locker, "reopen", s.method or "pin")]
+                fx.CancelTimer(INACTIVITY), fx.CancelTimer(REOPEN_GRACE),
+                fx.ReleaseLocker(s.reservation_id, s.locker, "reopen", s.method or "pin")]
         if e.action == "done":
             return self._end_session(s)
         return s, []
@@ -416,8 +453,6 @@ class PickupFlow:
     def _error_tap(self, s: PickupState, e: Tap, now: float) -> Result:
         if e.action in ("ok", "back"):
             return replace(s, phase=Phase.METHOD, error=None, locked_seconds=None), []
-        if e.action == "done":
-            return self._end_session(s)
         return s, []
 
 
@@ -440,10 +475,6 @@ TABLE: dict[tuple[Phase, type], Handler] = {
     (Phase.ERROR, Tap): PickupFlow._error_tap,
     **{(phase, QrScanned): PickupFlow._check_qr for phase in ACCEPTS_QR},
 }
-
-def _says(effects: list) -> bool:
-    return any(isinstance(effect, fx.Say) for effect in effects)
-
 
 OVERLAY_TAPS: dict[str, Handler] = {
     "help": PickupFlow._on_help_tap,

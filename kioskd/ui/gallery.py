@@ -60,6 +60,7 @@ def sample_screens() -> Iterator[tuple[str, str, Mapping]]:
     yield "help", "help", {"reason": None, "locker": None, "in_session": False}
     yield "help-door", "help", {"reason": "door_not_opened", "locker": 5, "in_session": True}
     yield "help-code", "help", {"reason": "unknown_code", "locker": None, "in_session": True}
+    yield "help-at-door", "help", {"reason": None, "locker": 5, "in_session": True, "at_door": True}
     yield "timeout", "timeout", {"seconds": 15, "extensions_left": 2}
     yield "timeout-last", "timeout", {"seconds": 15, "extensions_left": 0}
     yield "return_info", "return_info", {}

@@ -80,7 +80,7 @@ def navigate(key: Key, model: ScreenModel, focus: str | None, *, audio: bool) ->
             return Navigation(None, (Tap("help"),))
         return Navigation(focus, (Activity(),), (fx.Say("screen"),))
     if name == "volume":
-        return Navigation(focus, (Activity(),), (fx.ChangeVolume(+1), fx.Say("hint.volume")))
+        return Navigation(focus, (Tap("volume"),))
     return Navigation(focus)
 
 

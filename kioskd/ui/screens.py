@@ -247,7 +247,10 @@ def _error(b: FrameBuilder, p: Mapping) -> None:
 
 def _help(b: FrameBuilder, p: Mapping) -> None:
     b.header(help_button=False)
-    b.nav_footer()
+    if p.get("at_door"):  # a released door must be settled before the session can end: only "back"
+        b.footer([Choice("back", b.t("common.back"), "secondary")], [])
+    else:
+        b.nav_footer()
     locker = _int(p, "locker", None)
     # the citizen's own problem first; the other tip gives way first when space is short, then the keypad
     tips = [Text(b.t("help.door"), "body"), Text(b.t("help.code"), "body", drop=2)]

@@ -47,8 +47,10 @@ KEY_CODES: dict[str, tuple[int, ...]] = {
     "volume": (pygame.K_KP_DIVIDE, pygame.K_F3),
 }
 _KEY_NAMES = {code: name for name, codes in KEY_CODES.items() for code in codes}
-# keys with a long-press meaning act on release, so holding them does not also do the short press
+# keys with a long-press meaning on some screens (hold 5 on the start screen: audio mode) act on release
+# there, so holding them does not also do the short press; everywhere else they act when pressed
 LONG_PRESS_KEYS = ("5",)
+LONG_PRESS_SCREENS = ("attract", "out_of_service")
 
 
 class TouchScreen:
@@ -169,8 +171,12 @@ class TouchScreen:
             if name == last and now - at < self._double_strike:
                 return  # a trembling finger's second strike of the same key
             self._last_key = (name, now)
-        if name not in LONG_PRESS_KEYS:
+        if name not in LONG_PRESS_KEYS or (down and self._model.screen not in LONG_PRESS_SCREENS):
             if down:
+                for pending, (_since, sent) in list(self._held.items()):
+                    if not sent:  # a short press still down when the next key comes: it came first
+                        self._held[pending] = (_since, True)
+                        events.append(Key(pending))
                 events.append(Key(name))
             return
         if down:
