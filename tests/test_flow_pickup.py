@@ -118,7 +118,8 @@ CASES = [
      ReleaseRefused("not_ready"), Phase.ERROR,
      [fx.RecordReleaseOutcome(7, "unopened"), fx.RaiseAlarm("door_not_opened", 3, "R-1")], []),
     ("help from the timeout warning", replace(AT[Phase.PIN], overlay="timeout"), Tap("help"), Phase.PIN,
-     [fx.CancelTimer("warning"), fx.Show("help", {"reason": None, "locker": None, "in_session": True, "at_door": False})], []),
+     [fx.CancelTimer("warning"),
+      fx.Show("help", {"reason": None, "locker": None, "in_session": True, "at_door": False})], []),
     ("help from error", replace(AT[Phase.ERROR], error="expired"), Tap("help"), Phase.ERROR,
      [fx.Show("help", {"reason": "expired", "locker": None, "in_session": True, "at_door": False})], []),
 ]
