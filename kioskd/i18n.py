@@ -74,6 +74,17 @@ def load_translations(lang: str) -> gettext.GNUTranslations:
 
 
 def messages(lang: str) -> dict[str, str]:
-    """msgid → text for one language (the header entry left out)."""
+    """msgid → text for one language (the header entry and plural entries left out)."""
     catalog = load_translations(lang)._catalog  # noqa: SLF001 - gettext keeps its table here
-    return {str(k): str(v) for k, v in catalog.items() if k}
+    return {k: str(v) for k, v in catalog.items() if k and isinstance(k, str)}
+
+
+def plural_forms(lang: str) -> tuple[dict[str, tuple[str, ...]], object]:
+    """singular msgid → its forms, and the language's rule ``n → form index`` (from Plural-Forms)."""
+    translations = load_translations(lang)
+    catalog = translations._catalog  # noqa: SLF001
+    forms: dict[str, list[tuple[int, str]]] = {}
+    for key, text in catalog.items():
+        if isinstance(key, tuple):
+            forms.setdefault(key[0], []).append((key[1], str(text)))
+    return {k: tuple(t for _, t in sorted(v)) for k, v in forms.items()}, translations.plural

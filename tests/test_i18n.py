@@ -85,3 +85,26 @@ def test_translate_fills_params_falls_back_to_english_and_rejects_unknown_ids():
     assert translate("xx", "attract.title") == "Welcome"
     with pytest.raises(KeyError):
         translate("en", "no.such.msgid")
+
+
+@pytest.mark.parametrize("lang,one,many", [
+    ("en", "The session ends in one second.", "The session ends in 14 seconds."),
+    ("nl", "De sessie stopt over één seconde.", "De sessie stopt over 14 seconden."),
+    ("fr", "La session se termine dans une seconde.", "La session se termine dans 14 secondes."),
+])
+def test_counts_take_the_languages_plural_forms(lang, one, many):
+    from kioskd.ui.messages import translate_plural
+
+    assert translate_plural(lang, "timeout.countdown", "timeout.countdown.plural", 1, seconds=1) == one
+    assert translate_plural(lang, "timeout.countdown", "timeout.countdown.plural", 14, seconds=14) == many
+
+
+def test_plural_entries_are_complete_and_keep_their_placeholders():
+    for lang in LANGS:
+        forms, rule = i18n.plural_forms(lang)
+        assert {"timeout.countdown", "error.locked_out_seconds", "thanks.reopen_hint",
+                "speech.locked_out_minutes"} <= set(forms)
+        for msgid, texts in forms.items():
+            assert all(t.strip() for t in texts), (lang, msgid)
+            # the many-form names the number; the singular may say it in words ("une seconde")
+            assert PLACEHOLDER.findall(texts[rule(5)]), (lang, msgid)

@@ -112,17 +112,19 @@ def test_audio_mode_prompts_explain_the_keys_and_touch_prompts_do_not():
 def test_help_speaks_contact_and_opening_hours():
     text = screen_prompt("help", {}, "nl", LAYOUT, keys=False).text
     assert "nul negen" in text  # the phone number, digit by digit
-    assert "maandag" in text and "van negen uur tot twaalf uur" in text
+    assert "Maandag" in text and "van negen uur tot twaalf uur" in text
 
 
 def test_opening_hours_group_days_with_equal_hours():
     hours = (("mon", ("09:00-12:00",)), ("tue", ("09:00-12:00",)), ("wed", ("09:00-12:00",)),
              ("fri", ("13:30-16:00",)))
     text = opening_hours_words(hours, "en")
-    assert "Monday to Wednesday: from nine o'clock to twelve o'clock." in text
-    assert "Friday: from thirteen thirty to sixteen o'clock." in text
-    assert "Thursday" not in text
-    assert "du lundi au mercredi" in opening_hours_words(hours, "fr")
+    assert "Monday to Wednesday: from nine a.m. to twelve noon." in text
+    assert "Friday: from one thirty p.m. to four p.m." in text
+    assert "Thursday" not in text and ".." not in text
+    assert "Du lundi au mercredi: de neuf heures à douze heures." in opening_hours_words(hours, "fr")
+    assert "de treize heures trente à seize heures" in opening_hours_words(hours, "fr")
+    assert "de vingt et une heures" in opening_hours_words((("sun", ("21:00-23:00",)),), "fr")
     assert opening_hours_words((), "en") == ""
 
 

@@ -20,7 +20,7 @@ from typing import NamedTuple
 from babel.core import UnknownLocaleError
 from babel.dates import get_day_names
 
-from kioskd.ui.messages import language_name, translate
+from kioskd.ui.messages import language_name, translate, translate_plural
 from kioskd.ui.model import Button, Icon, Label, LockerPlace, Rect, ScreenModel, Widget
 from kioskd.ui.theme import BUTTON_TEXT_STYLES, Metrics, icon_side
 
@@ -154,6 +154,9 @@ class FrameBuilder:
 
     def t(self, msgid: str, **params: object) -> str:
         return translate(self.lang, msgid, **params)
+
+    def tn(self, msgid: str, plural_id: str, n: int, **params: object) -> str:
+        return translate_plural(self.lang, msgid, plural_id, n, **params)
 
     # ---- measuring --------------------------------------------------------------------------
 

@@ -42,6 +42,30 @@ def translate(lang: str, msgid: str, **params: object) -> str:
     return text.format(**params) if params else text
 
 
+@cache
+def _plurals(lang: str):
+    if lang not in i18n.available_languages():
+        return {}, (lambda n: int(n != 1))
+    return i18n.plural_forms(lang)
+
+
+def translate_plural(lang: str, msgid: str, plural_id: str, n: int, **params: object) -> str:
+    """The form of ``msgid`` for the count ``n`` ("1 second", "2 seconds"), filled in like ``translate``.
+
+    ``plural_id`` names the plural entry for extraction (gettext's msgid_plural); the forms and the rule
+    choosing among them come from the language's catalogue, so French "0 seconde" and Dutch "0 seconden"
+    are each right. A singular form may leave the number out ("une seconde") to get the gender right.
+    """
+    forms, rule = _plurals(lang)
+    if msgid not in forms:
+        forms, rule = _plurals(DEFAULT_LANGUAGE)
+        if msgid not in forms:
+            raise KeyError(msgid)
+    chosen = forms[msgid]
+    text = chosen[min(rule(n), len(chosen) - 1)]
+    return text.format(n=n, **params)
+
+
 def language_name(lang: str) -> str:
     """The name a speaker of ``lang`` would look for on the language buttons."""
     return LANGUAGE_NAMES.get(lang, lang.upper())

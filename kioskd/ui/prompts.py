@@ -24,7 +24,7 @@ from babel.dates import get_day_names
 from num2words import num2words
 
 from kioskd.ui.frame import Layout, locker_position
-from kioskd.ui.messages import N_, language_name, translate
+from kioskd.ui.messages import N_, language_name, translate, translate_plural
 from kioskd.ui.model import Button
 from kioskd.ui.screens import (
     CODE_REASONS,
@@ -98,12 +98,29 @@ def where_words(layout: Layout, locker: int, lang: str) -> str:
     return ", ".join(part for part in (across, down) if part)
 
 
+def _hour_words(hours: int, lang: str) -> str:
+    if lang == "en":  # "four p.m." rather than "sixteen o'clock"
+        return number_words(hours % 12 or 12, lang)
+    words = number_words(hours, lang)
+    if lang == "fr" and words.endswith("un"):  # une heure, vingt et une heures: "heure" is feminine
+        words += "e"
+    return words
+
+
 def _time_words(text: str, lang: str) -> str:
     hours, minutes = (int(part) for part in text.split(":"))
+    if lang == "en" and (hours, minutes) == (12, 0):
+        return translate(lang, "speech.time.noon")
+    if lang == "fr" and hours == 1 and minutes == 0:
+        return translate(lang, "speech.time.one_hour")
     if minutes == 0:
-        return translate(lang, "speech.time.hour", hour=number_words(hours, lang))
-    return translate(lang, "speech.time.hour_minute", hour=number_words(hours, lang),
-                     minute=number_words(minutes, lang))
+        text = translate(lang, "speech.time.hour", hour=_hour_words(hours, lang))
+    else:
+        text = translate(lang, "speech.time.hour_minute", hour=_hour_words(hours, lang),
+                         minute=number_words(minutes, lang))
+    if lang == "en":
+        text += " a.m." if hours < 12 else " p.m."
+    return text
 
 
 def opening_hours_words(hours: tuple[tuple[str, tuple[str, ...]], ...], lang: str) -> str:
@@ -128,7 +145,7 @@ def opening_hours_words(hours: tuple[tuple[str, tuple[str, ...]], ...], lang: st
         ranges = [translate(lang, "speech.hours.range", start=_time_words(span.split("-")[0], lang),
                             end=_time_words(span.split("-")[1], lang)) for span in spans]
         joined = " {} ".format(translate(lang, "speech.and")).join(ranges)
-        sentences.append(f"{days}: {joined}.")
+        sentences.append(_sentence(f"{days[:1].upper()}{days[1:]}: {joined}"))
     return " ".join([translate(lang, "speech.hours.intro"), *sentences])
 
 
@@ -154,6 +171,10 @@ class _Prompt:
 
     def say(self, msgid: str, **params: object) -> None:
         self.sentences.append(self.t(msgid, **params))
+
+    def say_n(self, msgid: str, plural_id: str, n: int, **params: object) -> None:
+        """The sentence for a count: numbers in words, and the singular form in the language's own words."""
+        self.sentences.append(translate_plural(self.lang, msgid, plural_id, n, **params))
 
     def fact(self, part: object) -> None:
         self.id_parts.append(slug(str(part)))
@@ -261,7 +282,7 @@ def _thanks(p: _Prompt, params: Mapping, layout: Layout) -> None:
     if params.get("can_reopen") and locker is not None:
         seconds = _int(params, "reopen_seconds") or 60
         p.fact(f"reopen-{locker}-{seconds}")
-        p.say("thanks.reopen_hint", seconds=p.words(seconds))
+        p.say_n("thanks.reopen_hint", "thanks.reopen_hint.plural", seconds, seconds=p.words(seconds))
         p.keys_hint("speech.keys.move")
 
 
@@ -278,7 +299,8 @@ def _error(p: _Prompt, params: Mapping, layout: Layout) -> None:
         else:  # spoken in whole minutes: "in one minute" is clear, and the prompt can be made in advance
             minutes = math.ceil(seconds / 60)
             p.fact(minutes)
-            p.say("error.locked_out_minutes", minutes=p.words(minutes))
+            p.say_n("speech.locked_out_minutes", "speech.locked_out_minutes.plural", minutes,
+                    minutes=p.words(minutes))
     elif reason == "door_not_opened":
         locker = _int(params, "locker")
         if locker is None:
@@ -321,7 +343,7 @@ def _timeout(p: _Prompt, params: Mapping, layout: Layout) -> None:
     seconds = _int(params, "seconds") or 15
     p.fact(seconds)
     p.say("timeout.title")
-    p.say("timeout.countdown", seconds=p.words(seconds))
+    p.say_n("timeout.countdown", "timeout.countdown.plural", seconds, seconds=p.words(seconds))
     if (_int(params, "extensions_left") or 0) > 0:
         p.keys_hint("speech.extend.keys")
         p.touch_hint("speech.extend.touch")

@@ -210,7 +210,8 @@ def _thanks(b: FrameBuilder, p: Mapping) -> None:
     b.footer(left, [Choice("done", b.t("common.finish"))])
     items: list[Item] = [Text(b.t("thanks.title"), "title")]
     if can_reopen:
-        items.append(Text(b.t("thanks.reopen_hint", seconds=_int(p, "reopen_seconds", 60)), "body"))
+        seconds = _int(p, "reopen_seconds", 60)
+        items.append(Text(b.tn("thanks.reopen_hint", "thanks.reopen_hint.plural", seconds, seconds=seconds), "body"))
     b.stack(b.content(), items)
 
 
@@ -220,7 +221,7 @@ def _error_message(b: FrameBuilder, reason: str, p: Mapping) -> str:
         if seconds is None or seconds <= 0:
             return b.t("error.locked_out_later")
         if seconds < 60:
-            return b.t("error.locked_out_seconds", seconds=seconds)
+            return b.tn("error.locked_out_seconds", "error.locked_out_seconds.plural", seconds, seconds=seconds)
         return b.t("error.locked_out_minutes", minutes=math.ceil(seconds / 60))
     if reason == "door_not_opened":
         locker = _int(p, "locker", None)
@@ -265,13 +266,14 @@ def _help(b: FrameBuilder, p: Mapping) -> None:
 
 
 def _timeout(b: FrameBuilder, p: Mapping) -> None:
+    seconds = _int(p, "seconds", 15) or 0
     b.header(help_button=True)
     left = _int(p, "extensions_left", 1) or 0
     choices = [Choice("extend", b.t("timeout.extend"))] if left > 0 else []
     choices.append(Choice("restart", b.t("common.restart"), "secondary"))
     area = b.content()
     b.stack(area, [b.icon_text("clock", b.t("timeout.title"), "title", area[2]),
-                   Text(b.t("timeout.countdown", seconds=_int(p, "seconds", 15)), "body"),
+                   Text(b.tn("timeout.countdown", "timeout.countdown.plural", seconds, seconds=seconds), "body"),
                    Text(b.t("timeout.no_extension"), "body") if left <= 0 else None,
                    b.choices(choices, area[2])])
 
