@@ -8,34 +8,48 @@ which range it must be in) in its metadata, and one generic reader walks those f
 
 from __future__ import annotations
 
-import base64
-import binascii
-import difflib
-import math
 import os
-import re
 import tomllib
-import zoneinfo
 from collections.abc import Callable
 from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from kioskd.config_values import (  # noqa: F401 - also this module's public names
+    LANGUAGES,
+    STANDARD_BAUDRATES,
+    WEEKDAYS,
+    Invalid,
+    between,
+    check_kiosk_id,
+    check_public_key,
+    check_timezone,
+    choices,
+    clock_range,
+    decode_public_key,
+    describe,
+    one_of,
+    pin_number,
+    positive,
+    read_any_number,
+    read_bool,
+    read_clock_range,
+    read_device,
+    read_int,
+    read_languages,
+    read_number,
+    read_opening_hours,
+    read_path,
+    read_pin,
+    read_string,
+    show,
+    suggest,
+)
+
 SIM_TEST_PUBLIC_KEY_B64 = "Uks+64svVPiSpHffckpA4U0RBV/jf4IJYc7qDoGnsR4="
 """Public half of ``config/sim-test-backend.key``: the simulator's test key, never for real doors"""
 EXAMPLE_PLACEHOLDER_PUBLIC_KEY_B64 = "sDbZjWbeceO6F3j2jmyUbA+5Y+1ZgzFsFlZd1CKaIag="
 """The placeholder in config/aalter.example.toml: nobody holds its private key, so no QR code verifies"""
-
-LANGUAGES = ("nl", "fr", "en")
-STANDARD_BAUDRATES = (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200)
-# Raspberry Pi 40-pin header (J8): physical pin -> BCM GPIO number, for the pins that are GPIOs.
-_J8_TO_BCM = {3: 2, 5: 3, 7: 4, 8: 14, 10: 15, 11: 17, 12: 18, 13: 27, 15: 22, 16: 23, 18: 24, 19: 10, 21: 9,
-              22: 25, 23: 11, 24: 8, 26: 7, 27: 0, 28: 1, 29: 5, 31: 6, 32: 12, 33: 13, 35: 19, 36: 16,
-              37: 26, 38: 20, 40: 21}
-_PIN_NAME = re.compile(r"(GPIO|BCM|BOARD|J8:)([0-9]{1,2})")
-_KIOSK_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
-_BASE64 = re.compile(r"[A-Za-z0-9+/]*={0,2}")
-
 
 class ConfigError(Exception):
     """Everything wrong with one config file; ``problems`` holds one ``FILE: where: what`` line each."""
@@ -43,215 +57,6 @@ class ConfigError(Exception):
     def __init__(self, problems: list[str]) -> None:
         super().__init__("\n".join(problems))
         self.problems = list(problems)
-
-
-class _Invalid(ValueError):
-    """A single value is unusable; the message says why, without the location (the reader adds that)."""
-
-
-# --- value readers: take a raw TOML value, return the typed value or raise _Invalid -------------------------
-
-_TYPE_NAMES = {bool: "boolean", int: "integer", float: "float", str: "string", list: "array", dict: "table"}
-
-
-def _show(value: Any) -> str:
-    """A value as the message quotes it: floats without noise, long values cut short."""
-    text = f"{value:g}" if isinstance(value, float) else repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
-def _describe(value: Any) -> str:
-    """A value as TOML calls it, e.g. ``string 'abc'``, ``boolean true``, ``float 2.0``, ``date 2024-01-01``."""
-    kind = _TYPE_NAMES.get(type(value), type(value).__name__)
-    if isinstance(value, bool | float):
-        return f"{kind} {str(value).lower()}"
-    if hasattr(value, "isoformat"):
-        return f"{kind} {value.isoformat()}"
-    return kind if isinstance(value, dict) else f"{kind} {_show(value)}"
-
-
-def _typed(expected: str, *types: type) -> Callable[[Any], Any]:
-    """A reader accepting only ``types``; bool is never taken for a number, nor a number for a bool."""
-    def read(value: Any) -> Any:
-        if isinstance(value, bool) != (bool in types) or not isinstance(value, types):
-            raise _Invalid(f"expected {expected}, got {_describe(value)}")
-        return value
-    return read
-
-
-_string, _boolean = _typed("a string", str), _typed("true or false", bool)
-_integer, _any_number = _typed("an integer", int), _typed("a number", int, float)
-
-
-def _number(value: Any) -> float:
-    if not math.isfinite(_any_number(value)):
-        raise _Invalid(f"expected a finite number, got {_show(value)}")
-    return float(value)
-
-
-def _path(value: Any) -> Path:
-    text = _string(value)
-    if not text or "\0" in text:
-        raise _Invalid("expected a file system path, got an empty or NUL-containing string")
-    return Path(text)
-
-
-def _languages(value: Any) -> tuple[str, ...]:
-    if not isinstance(value, list):
-        raise _Invalid(f"expected an array of language codes, got {_describe(value)}")
-    codes = tuple(value)
-    if not codes:
-        raise _Invalid(f"must list at least one of {_choices(LANGUAGES)}")
-    for code in codes:
-        if code not in LANGUAGES:
-            raise _Invalid(f"unsupported language {_show(code)}; choose from {_choices(LANGUAGES)}")
-    if len(set(codes)) != len(codes):
-        raise _Invalid(f"lists a language twice: {list(codes)}")
-    return codes
-
-
-def _device(value: Any) -> int | str:
-    if (isinstance(value, str) and value) or (type(value) is int and value >= 0):
-        return value
-    raise _Invalid(f"expected a V4L2 index (integer >= 0) or a device path, got {_describe(value)}")
-
-
-_CLOCK_RANGE = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])-([01][0-9]|2[0-4]):([0-5][0-9])")
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-
-
-def _minutes(hours: str, minutes: str) -> int:
-    return int(hours) * 60 + int(minutes)
-
-
-def clock_range(text: str) -> tuple[int, int]:
-    """``"22:00-07:00"`` as minutes after midnight (start, end); the range may wrap past midnight."""
-    match = _CLOCK_RANGE.fullmatch(text.strip())
-    if match is None:
-        raise ValueError(f"expected a time range such as '22:00-07:00', got {_show(text)}")
-    start, end = _minutes(*match.group(1, 2)), _minutes(*match.group(3, 4))
-    if start == end or end > 24 * 60:
-        raise ValueError(f"expected a time range such as '22:00-07:00', got {_show(text)}")
-    return start, end
-
-
-def _clock_range_text(value: Any) -> str:
-    text = _string(value)
-    try:
-        clock_range(text)
-    except ValueError as exc:
-        raise _Invalid(str(exc)) from None
-    return text.strip()
-
-
-def _opening_hours(value: Any) -> tuple[tuple[str, tuple[str, ...]], ...]:
-    """``{mon = "09:00-12:00, 13:30-16:00", ...}`` → ((day, ranges), ...) in week order; days left out are closed."""
-    if not isinstance(value, dict):
-        raise _Invalid(f"expected a table of weekdays such as {{ mon = \"09:00-12:00\" }}, got {_describe(value)}")
-    hours = []
-    for day, spans in value.items():
-        if day not in WEEKDAYS:
-            hint = _suggest(day, WEEKDAYS) or f"; use {_choices(WEEKDAYS)}"
-            raise _Invalid(f"unknown day {_show(day)}{hint}")
-        ranges = tuple(part.strip() for part in _string(spans).split(",") if part.strip())
-        for part in ranges:
-            try:
-                start, end = clock_range(part)
-            except ValueError as exc:
-                raise _Invalid(f"{day}: {exc}") from None
-            if end <= start:
-                raise _Invalid(f"{day}: {part!r} ends before it starts")
-        hours.append((day, ranges))
-    return tuple(sorted(hours, key=lambda item: WEEKDAYS.index(item[0])))
-
-
-def pin_number(name: str) -> int | None:
-    """BCM GPIO number of a gpiozero pin name (GPIOn, BCMn, BOARDn, J8:n), or None if it names no GPIO."""
-    match = _PIN_NAME.fullmatch(name)
-    if match is None:
-        return None
-    prefix, number = match.group(1), int(match.group(2))
-    if prefix in ("GPIO", "BCM"):
-        return number if number <= 27 else None
-    return _J8_TO_BCM.get(number)
-
-
-def _pin(value: Any) -> str:
-    name = _string(value)
-    if pin_number(name) is None:
-        hint = f"; did you mean 'GPIO{name}'?" if name.isdigit() else ""
-        if pin_number(name.upper()) is not None:
-            hint = f"; did you mean {name.upper()!r}?"
-        raise _Invalid(f"{_show(name)} is not a GPIO pin name such as 'GPIO17', 'BCM17' or 'BOARD11'{hint}")
-    return name
-
-
-# --- checks: take a typed value, return an error message or None ------------------------------------------
-
-def _choices(options: tuple[Any, ...]) -> str:
-    return ", ".join(repr(option) for option in options)
-
-
-def _suggest(word: str, options: Any) -> str:
-    if len(word) > 64:  # nothing we offer is that long, and difflib would be slow on it
-        return ""
-    close = difflib.get_close_matches(word, [str(option) for option in options], n=1)
-    return f"; did you mean {close[0]!r}?" if close else ""
-
-
-def _one_of(*options: Any) -> Callable[[Any], str | None]:
-    def check(value: Any) -> str | None:
-        if value in options:
-            return None
-        hint = _suggest(value, options) if isinstance(value, str) else ""
-        return f"must be one of {_choices(options)}, got {_show(value)}{hint}"
-    return check
-
-
-def _between(low: float, high: float) -> Callable[[Any], str | None]:
-    def check(value: Any) -> str | None:
-        return None if low <= value <= high else f"must be between {low} and {high}, got {_show(value)}"
-    return check
-
-
-def _positive(high: float = math.inf) -> Callable[[Any], str | None]:
-    allowed = "greater than 0" + ("" if high == math.inf else f" and at most {high}")
-    return lambda value: None if 0 < value <= high else f"must be {allowed}, got {_show(value)}"
-
-
-def _kiosk_id(value: str) -> str | None:
-    allowed = "must be 1 to 64 characters from A-Z, a-z, 0-9, '.', '_' and '-'"
-    return None if _KIOSK_ID.fullmatch(value) else f"{allowed}, got {_show(value)}"
-
-
-def _timezone(value: str) -> str | None:
-    try:
-        zoneinfo.ZoneInfo(value)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
-        return f"unknown time zone {_show(value)}{_suggest(value, zoneinfo.available_timezones())}"
-    return None
-
-
-def decode_public_key(text: str) -> bytes:
-    """Raw bytes of a base64 (standard alphabet, padding optional) Ed25519 public key; raises ValueError."""
-    if not _BASE64.fullmatch(text):
-        alphabet = "uses the URL-safe alphabet" if re.search(r"[-_]", text) else "is not base64"
-        raise ValueError(f"{alphabet}; expected standard base64 (A-Z a-z 0-9 + /) of a 32-byte Ed25519 key")
-    try:
-        raw = base64.b64decode(text.rstrip("=") + "=" * (-len(text.rstrip("=")) % 4), validate=True)
-    except binascii.Error as exc:
-        raise ValueError(f"is not valid base64: {exc}") from None
-    if len(raw) != 32:
-        raise ValueError(f"decodes to {len(raw)} bytes; an Ed25519 public key is exactly 32 bytes")
-    return raw
-
-
-def _public_key(value: str) -> str | None:
-    try:
-        decode_public_key(value)
-    except ValueError as exc:
-        return str(exc)
-    return None
 
 
 # --- the schema --------------------------------------------------------------------------------------------
@@ -267,85 +72,85 @@ def _field(read: Callable[[Any], Any], check: Callable[[Any], str | None] | None
     return field(default=default, metadata={"spec": _Spec(read, check)})
 
 
-_SECONDS = _positive(3600)
+_SECONDS = positive(3600)
 
 
 @dataclass(frozen=True)
 class KioskSection:
-    id: str = _field(_string, _kiosk_id)
-    name: str = _field(_string, default="kioskd")
-    default_language: str = _field(_string, _one_of(*LANGUAGES), default="nl")
-    languages: tuple[str, ...] = _field(_languages, default=LANGUAGES)
-    timezone: str = _field(_string, _timezone, default="Europe/Brussels")
-    data_dir: Path | None = _field(_path, default=None)
-    key_file: Path | None = _field(_path, default=None)
-    contact: str = _field(_string, default="")
-    opening_hours: tuple[tuple[str, tuple[str, ...]], ...] = _field(_opening_hours, default=())
+    id: str = _field(read_string, check_kiosk_id)
+    name: str = _field(read_string, default="kioskd")
+    default_language: str = _field(read_string, one_of(*LANGUAGES), default="nl")
+    languages: tuple[str, ...] = _field(read_languages, default=LANGUAGES)
+    timezone: str = _field(read_string, check_timezone, default="Europe/Brussels")
+    data_dir: Path | None = _field(read_path, default=None)
+    key_file: Path | None = _field(read_path, default=None)
+    contact: str = _field(read_string, default="")
+    opening_hours: tuple[tuple[str, tuple[str, ...]], ...] = _field(read_opening_hours, default=())
 
 
 @dataclass(frozen=True)
 class LockerSpec:
-    number: int = _field(_integer, _positive())
-    size: str = _field(_string, _one_of("S", "M", "L"))
-    row: int = _field(_integer, _positive())
-    column: int = _field(_integer, _positive())
-    relay: str | None = _field(_pin, default=None)
-    door: str | None = _field(_pin, default=None)
+    number: int = _field(read_int, positive())
+    size: str = _field(read_string, one_of("S", "M", "L"))
+    row: int = _field(read_int, positive())
+    column: int = _field(read_int, positive())
+    relay: str | None = _field(read_pin, default=None)
+    door: str | None = _field(read_pin, default=None)
 
 
 @dataclass(frozen=True)
 class LocksSection:
-    driver: str = _field(_string, _one_of("sim", "gpio"), default="sim")
-    pulse_seconds: float = _field(_number, _between(0.1, 5.0), default=0.5)
-    relay_active_high: bool = _field(_boolean, default=True)
-    door_closed_level: str = _field(_string, _one_of("low", "high"), default="low")
-    door_pull_up: bool = _field(_boolean, default=True)
-    door_bounce_seconds: float = _field(_number, _between(0, 1), default=0.05)
+    driver: str = _field(read_string, one_of("sim", "gpio"), default="sim")
+    pulse_seconds: float = _field(read_number, between(0.1, 5.0), default=0.5)
+    relay_active_high: bool = _field(read_bool, default=True)
+    door_closed_level: str = _field(read_string, one_of("low", "high"), default="low")
+    door_pull_up: bool = _field(read_bool, default=True)
+    door_bounce_seconds: float = _field(read_number, between(0, 1), default=0.05)
 
 
 @dataclass(frozen=True)
 class RfidSection:
-    driver: str = _field(_string, _one_of("sim", "serial", "none"), default="sim")
-    port: str = _field(_string, lambda value: None if value else "must not be empty", default="loop://")
-    baudrate: int = _field(_integer, _one_of(*STANDARD_BAUDRATES), default=9600)
-    protocol: str = _field(_string, _one_of("rdm6300"), default="rdm6300")
-    hold_seconds: float = _field(_number, _between(0, 10), default=1.0)
+    driver: str = _field(read_string, one_of("sim", "serial", "none"), default="sim")
+    port: str = _field(read_string, lambda value: None if value else "must not be empty", default="loop://")
+    baudrate: int = _field(read_int, one_of(*STANDARD_BAUDRATES), default=9600)
+    protocol: str = _field(read_string, one_of("rdm6300"), default="rdm6300")
+    hold_seconds: float = _field(read_number, between(0, 10), default=1.0)
 
 
 @dataclass(frozen=True)
 class CameraSection:
-    driver: str = _field(_string, _one_of("sim", "opencv", "none"), default="sim")
-    device: int | str = _field(_device, default=0)
-    width: int = _field(_integer, _between(160, 3840), default=640)
-    height: int = _field(_integer, _between(120, 2160), default=480)
-    fps: float = _field(_number, _between(1, 60), default=10.0)
+    driver: str = _field(read_string, one_of("sim", "opencv", "none"), default="sim")
+    device: int | str = _field(read_device, default=0)
+    width: int = _field(read_int, between(160, 3840), default=640)
+    height: int = _field(read_int, between(120, 2160), default=480)
+    fps: float = _field(read_number, between(1, 60), default=10.0)
 
 
 @dataclass(frozen=True)
 class PickupSection:
-    reopen_grace_seconds: float = _field(_number, _SECONDS, default=60.0)
-    max_reopens: int = _field(_integer, _between(0, 10), default=2)
-    door_open_timeout_seconds: float = _field(_number, _SECONDS, default=20.0)
-    door_close_reminder_seconds: float = _field(_number, _SECONDS, default=30.0)
-    door_left_open_alarm_seconds: float = _field(_number, _SECONDS, default=120.0)
+    reopen_grace_seconds: float = _field(read_number, _SECONDS, default=60.0)
+    max_reopens: int = _field(read_int, between(0, 10), default=2)
+    door_open_timeout_seconds: float = _field(read_number, _SECONDS, default=20.0)
+    door_close_reminder_seconds: float = _field(read_number, _SECONDS, default=30.0)
+    door_left_open_alarm_seconds: float = _field(read_number, _SECONDS, default=120.0)
     # every time limit warns first and can be extended (EN 301 549): at least 20 s per extension, >= 10 times
-    inactivity_seconds: float = _field(_number, _between(20, 3600), default=45.0)
-    timeout_warning_seconds: float = _field(_number, _SECONDS, default=15.0)
-    max_extensions: int = _field(_integer, _between(10, 1000), default=10)
+    inactivity_seconds: float = _field(read_number, between(20, 3600), default=45.0)
+    timeout_warning_seconds: float = _field(read_number, _SECONDS, default=15.0)
+    max_extensions: int = _field(read_int, between(10, 1000), default=10)
 
 
 @dataclass(frozen=True)
 class LockoutSection:
-    free_attempts: int = _field(_integer, _between(1, 100), default=5)
-    base_seconds: float = _field(_number, _positive(), default=30.0)
-    max_seconds: float = _field(_number, _positive(), default=3600.0)
-    reset_after_seconds: float = _field(_number, _positive(), default=3600.0)
+    free_attempts: int = _field(read_int, between(1, 100), default=5)
+    base_seconds: float = _field(read_number, positive(), default=30.0)
+    max_seconds: float = _field(read_number, positive(), default=3600.0)
+    reset_after_seconds: float = _field(read_number, positive(), default=3600.0)
 
 
 @dataclass(frozen=True, kw_only=True)
 class IdentificationSection:
-    pin_length: int = _field(_integer, _between(6, 12), default=8)
-    qr_public_key: str = _field(_string, _public_key)
+    pin_length: int = _field(read_int, between(6, 12), default=8)
+    qr_public_key: str = _field(read_string, check_public_key)
 
     def public_key_bytes(self) -> bytes:
         """The raw 32-byte Ed25519 key that QR tokens are verified with."""
@@ -354,29 +159,29 @@ class IdentificationSection:
 
 @dataclass(frozen=True)
 class UiSection:
-    width: int = _field(_integer, _between(320, 4096), default=1280)
-    height: int = _field(_integer, _between(320, 4096), default=800)
-    fullscreen: bool = _field(_boolean, default=False)
-    input_poll_ms: int = _field(_integer, _between(5, 200), default=20)
+    width: int = _field(read_int, between(320, 4096), default=1280)
+    height: int = _field(read_int, between(320, 4096), default=800)
+    fullscreen: bool = _field(read_bool, default=False)
+    input_poll_ms: int = _field(read_int, between(5, 200), default=20)
     # the panel's visible area in millimetres: text and touch targets are sized in mm, not pixels;
     # left out, 96 pixels per inch is assumed
-    screen_width_mm: float | None = _field(_number, _between(50, 3000), default=None)
-    screen_height_mm: float | None = _field(_number, _between(50, 3000), default=None)
-    large_text: bool = _field(_boolean, default=False)
-    key_hold_seconds: float = _field(_number, _between(0.5, 10), default=2.0)
+    screen_width_mm: float | None = _field(read_number, between(50, 3000), default=None)
+    screen_height_mm: float | None = _field(read_number, between(50, 3000), default=None)
+    large_text: bool = _field(read_bool, default=False)
+    key_hold_seconds: float = _field(read_number, between(0.5, 10), default=2.0)
     # EN 301 549 5.8 double-strike acceptance: the same key again within this time is ignored (0 = off)
-    double_strike_seconds: float = _field(_number, _between(0, 2), default=0.0)
+    double_strike_seconds: float = _field(read_number, between(0, 2), default=0.0)
 
 
 @dataclass(frozen=True)
 class SpeechSection:
-    driver: str = _field(_string, _one_of("mixer", "sim", "none"), default="mixer")
-    volume: float = _field(_number, _between(0, 1), default=0.8)
-    night_volume: float = _field(_number, _between(0, 1), default=0.4)
-    night_hours: str = _field(_clock_range_text, default="22:00-07:00")
-    rate: int = _field(_integer, _between(80, 300), default=150)
-    cache_dir: Path | None = _field(_path, default=None)
-    recordings_dir: Path | None = _field(_path, default=None)
+    driver: str = _field(read_string, one_of("mixer", "sim", "none"), default="mixer")
+    volume: float = _field(read_number, between(0, 1), default=0.8)
+    night_volume: float = _field(read_number, between(0, 1), default=0.4)
+    night_hours: str = _field(read_clock_range, default="22:00-07:00")
+    rate: int = _field(read_int, between(80, 300), default=150)
+    cache_dir: Path | None = _field(read_path, default=None)
+    recordings_dir: Path | None = _field(read_path, default=None)
 
 
 @dataclass(frozen=True)
@@ -434,7 +239,7 @@ def _read_table(table: dict[str, Any], cls: type, where: str, problems: _Problem
     specs = {f.name: f for f in fields(cls)}
     for key in table:
         if key not in specs:
-            hint = _suggest(key, specs) or _home_of(key, where.split("[")[0])
+            hint = suggest(key, specs) or _home_of(key, where.split("[")[0])
             problems.add(f"{where}.{key}", f"unknown key{hint}")
     values: dict[str, Any] = {}
     for name, spec_field in specs.items():
@@ -448,7 +253,7 @@ def _read_table(table: dict[str, Any], cls: type, where: str, problems: _Problem
         try:
             value = spec.read(table[name])
             message = spec.check(value) if spec.check else None
-        except _Invalid as exc:
+        except Invalid as exc:
             message = str(exc)
         if message:
             problems.add(f"{where}.{name}", message)
@@ -459,7 +264,7 @@ def _read_table(table: dict[str, Any], cls: type, where: str, problems: _Problem
 
 def _read_lockers(raw: Any, problems: _Problems) -> list[tuple[str, dict[str, Any]]]:
     if not isinstance(raw, list) or not all(isinstance(item, dict) for item in raw):
-        got = "a single table ([lockers])" if isinstance(raw, dict) else _describe(raw)
+        got = "a single table ([lockers])" if isinstance(raw, dict) else describe(raw)
         problems.add("lockers", f"expected an array of tables ([[lockers]] blocks), got {got}")
         return []
     if not raw:
@@ -505,11 +310,11 @@ def _check_cross_fields(values: dict[str, Any], problems: _Problems) -> None:
     idle, warning = pickup.get("inactivity_seconds"), pickup.get("timeout_warning_seconds")
     if idle is not None and warning is not None and warning >= idle:
         problems.add("pickup.timeout_warning_seconds",
-                     f"must be shorter than pickup.inactivity_seconds ({_show(idle)}), got {_show(warning)}")
+                     f"must be shorter than pickup.inactivity_seconds ({show(idle)}), got {show(warning)}")
     base, most = lockout.get("base_seconds"), lockout.get("max_seconds")
     if base is not None and most is not None and most < base:
         problems.add("lockout.max_seconds",
-                     f"must be at least lockout.base_seconds ({_show(base)}), got {_show(most)}")
+                     f"must be at least lockout.base_seconds ({show(base)}), got {show(most)}")
     key = values.get("identification", {}).get("qr_public_key")
     if values.get("locks", {}).get("driver") == "gpio" and key is not None \
             and decode_public_key(key) == decode_public_key(SIM_TEST_PUBLIC_KEY_B64):
@@ -527,7 +332,7 @@ def _check(document: dict[str, Any], path: Path) -> Config:
     for key, value in document.items():
         if key not in _SECTIONS:
             what = "unknown section" if isinstance(value, dict | list) else "unknown top-level key"
-            problems.add(key, what + (_suggest(key, _SECTIONS) or _home_of(key, "")))
+            problems.add(key, what + (suggest(key, _SECTIONS) or _home_of(key, "")))
     values: dict[str, Any] = {}
     lockers: list[tuple[str, dict[str, Any]]] = []
     for name, cls in _SECTIONS.items():
@@ -537,7 +342,7 @@ def _check(document: dict[str, Any], path: Path) -> Config:
         elif cls is LockerSpec:
             lockers = _read_lockers(raw, problems) if raw is not None else []
         elif raw is not None and not isinstance(raw, dict):
-            problems.add(name, f"expected a table ([{name}]), got {_describe(raw)}")
+            problems.add(name, f"expected a table ([{name}]), got {describe(raw)}")
         else:
             values[name] = _read_table(raw or {}, cls, name, problems)
     _check_lockers(lockers, values.get("locks", {}).get("driver"), problems)

@@ -20,11 +20,10 @@ from typing import NamedTuple
 from babel.core import UnknownLocaleError
 from babel.dates import get_day_names
 
+from kioskd.config import WEEKDAYS
 from kioskd.ui.messages import language_name, translate, translate_plural
 from kioskd.ui.model import Button, Icon, Label, LockerPlace, Rect, ScreenModel, Widget
 from kioskd.ui.theme import BUTTON_TEXT_STYLES, Metrics, icon_side
-
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
 @dataclass(frozen=True)

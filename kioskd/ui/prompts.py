@@ -20,10 +20,9 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache
 
-from babel.dates import get_day_names
 from num2words import num2words
 
-from kioskd.ui.frame import Layout, locker_position
+from kioskd.ui.frame import Layout, day_names, locker_position, opening_groups
 from kioskd.ui.messages import N_, language_name, translate, translate_plural
 from kioskd.ui.model import Button
 from kioskd.ui.screens import (
@@ -31,12 +30,11 @@ from kioskd.ui.screens import (
     ERROR_HEADINGS,
     ERROR_REASONS,
     ERROR_TEXTS,
-    LOCKER_REASONS,
-    PICKUP_REASONS,
     RETRYABLE_REASONS,
+    error_group,
+    param_int,
 )
 
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 # Belgian French counts septante and nonante; the kiosk speaks as its town does
 _NUMBER_LOCALES = {"nl": "nl", "fr": "fr_BE", "en": "en"}
 _DIGITS = re.compile(r"\d+")
@@ -127,19 +125,9 @@ def opening_hours_words(hours: tuple[tuple[str, tuple[str, ...]], ...], lang: st
     """The desk's hours as sentences, consecutive days with the same hours said once."""
     if not hours:
         return ""
-    names = get_day_names("wide", locale=lang)
-    by_day = dict(hours)
-    groups: list[tuple[int, int, tuple[str, ...]]] = []
-    for index, day in enumerate(WEEKDAYS):
-        spans = by_day.get(day)
-        if not spans:
-            continue
-        if groups and groups[-1][1] == index - 1 and groups[-1][2] == spans:
-            groups[-1] = (groups[-1][0], index, spans)
-        else:
-            groups.append((index, index, spans))
+    names = day_names(lang, "wide")
     sentences = []
-    for first, last, spans in groups:
+    for first, last, spans in opening_groups(hours):
         days = names[first] if first == last else translate(lang, "speech.hours.days", first=names[first],
                                                             last=names[last])
         ranges = [translate(lang, "speech.hours.range", start=_time_words(span.split("-")[0], lang),
@@ -151,11 +139,6 @@ def opening_hours_words(hours: tuple[tuple[str, tuple[str, ...]], ...], lang: st
 
 # ---- one prompt per screen ----------------------------------------------------------------------
 
-
-
-def _error_group(reason: str) -> str:
-    return ("code" if reason in CODE_REASONS else "pickup" if reason in PICKUP_REASONS
-            else "locker" if reason in LOCKER_REASONS else "internal")
 
 
 class _Prompt:
@@ -203,14 +186,6 @@ def _sentence(text: str) -> str:
     return text if text[-1] in ".?!:;…" else f"{text}."
 
 
-def _int(params: Mapping, key: str) -> int | None:
-    value = params.get(key)
-    try:
-        return None if value is None else int(value)
-    except (TypeError, ValueError):
-        return None
-
-
 def _attract(p: _Prompt, params: Mapping, layout: Layout) -> None:
     if p.keys:
         p.say("speech.attract.keys")
@@ -230,7 +205,7 @@ def _method(p: _Prompt, params: Mapping, layout: Layout) -> None:
 
 
 def _pin(p: _Prompt, params: Mapping, layout: Layout) -> None:
-    length = _int(params, "length") or 8
+    length = param_int(params, "length") or 8
     p.fact(length)
     if p.keys:
         p.say("speech.pin.keys", length=p.words(length))
@@ -249,7 +224,7 @@ def _checking(p: _Prompt, params: Mapping, layout: Layout) -> None:
 
 
 def _locker_open(p: _Prompt, params: Mapping, layout: Layout) -> None:
-    locker = _int(params, "locker")
+    locker = param_int(params, "locker")
     if params.get("retry"):
         p.fact("retry")
         p.say("locker_open.retry")
@@ -262,7 +237,7 @@ def _locker_open(p: _Prompt, params: Mapping, layout: Layout) -> None:
 
 
 def _close_door(p: _Prompt, params: Mapping, layout: Layout) -> None:
-    locker = _int(params, "locker")
+    locker = param_int(params, "locker")
     p.fact(locker if locker is not None else "any")
     spoken = p.words(locker) if locker is not None else ""
     if params.get("reminder"):
@@ -278,9 +253,9 @@ def _close_door(p: _Prompt, params: Mapping, layout: Layout) -> None:
 
 def _thanks(p: _Prompt, params: Mapping, layout: Layout) -> None:
     p.say("thanks.title")
-    locker = _int(params, "locker")
+    locker = param_int(params, "locker")
     if params.get("can_reopen") and locker is not None:
-        seconds = _int(params, "reopen_seconds") or 60
+        seconds = param_int(params, "reopen_seconds") or 60
         p.fact(f"reopen-{locker}-{seconds}")
         p.say_n("thanks.reopen_hint", "thanks.reopen_hint.plural", seconds, seconds=p.words(seconds))
         p.keys_hint("speech.keys.move")
@@ -291,9 +266,9 @@ def _error(p: _Prompt, params: Mapping, layout: Layout) -> None:
     if reason not in ERROR_REASONS:
         reason = "internal"
     p.fact(reason)
-    p.say(ERROR_HEADINGS[_error_group(reason)])
+    p.say(ERROR_HEADINGS[error_group(reason)])
     if reason == "locked_out":
-        seconds = _int(params, "locked_seconds")
+        seconds = param_int(params, "locked_seconds")
         if seconds is None or seconds <= 0:
             p.say("error.locked_out_later")
         else:  # spoken in whole minutes: "in one minute" is clear, and the prompt can be made in advance
@@ -302,7 +277,7 @@ def _error(p: _Prompt, params: Mapping, layout: Layout) -> None:
             p.say_n("speech.locked_out_minutes", "speech.locked_out_minutes.plural", minutes,
                     minutes=p.words(minutes))
     elif reason == "door_not_opened":
-        locker = _int(params, "locker")
+        locker = param_int(params, "locker")
         if locker is None:
             p.say("error.door_not_opened_any")
         else:
@@ -318,7 +293,7 @@ def _error(p: _Prompt, params: Mapping, layout: Layout) -> None:
 
 def _help(p: _Prompt, params: Mapping, layout: Layout) -> None:
     p.say("help.title")
-    locker = _int(params, "locker")
+    locker = param_int(params, "locker")
     if locker is not None:
         p.fact(locker)
         p.say("help.locker", locker=p.words(locker))
@@ -340,11 +315,11 @@ def _contact(p: _Prompt, layout: Layout) -> None:
 
 
 def _timeout(p: _Prompt, params: Mapping, layout: Layout) -> None:
-    seconds = _int(params, "seconds") or 15
+    seconds = param_int(params, "seconds") or 15
     p.fact(seconds)
     p.say("timeout.title")
     p.say_n("timeout.countdown", "timeout.countdown.plural", seconds, seconds=p.words(seconds))
-    if (_int(params, "extensions_left") or 0) > 0:
+    if (param_int(params, "extensions_left") or 0) > 0:
         p.keys_hint("speech.extend.keys")
         p.touch_hint("speech.extend.touch")
     else:

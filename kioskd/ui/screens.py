@@ -44,12 +44,19 @@ ERROR_HEADINGS = {"code": N_("error.heading.code"), "pickup": N_("error.heading.
                   "locker": N_("error.heading.locker"), "internal": N_("error.heading.internal")}
 
 
-def _int(params: Mapping, key: str, default: int | None) -> int | None:
+def param_int(params: Mapping, key: str, default: int | None = None) -> int | None:
+    """A whole-number screen parameter; missing or not a number gives ``default`` (screens never crash)."""
     value = params.get(key)
     try:
         return default if value is None else int(value)
     except (TypeError, ValueError):
         return default
+
+
+def error_group(reason: str) -> str:
+    """Which heading an error reason goes under: code, pickup, locker or internal."""
+    return ("code" if reason in CODE_REASONS else "pickup" if reason in PICKUP_REASONS
+            else "locker" if reason in LOCKER_REASONS else "internal")
 
 
 # ---- the screens ------------------------------------------------------------------------------
@@ -112,8 +119,8 @@ def _pin(b: FrameBuilder, p: Mapping) -> None:
     b.header(help_button=True)
     b.nav_footer()
     m = b.m
-    length = max(1, _int(p, "length", 8) or 8)
-    entered = max(0, min(length, _int(p, "entered", 0) or 0))
+    length = max(1, param_int(p, "length", 8) or 8)
+    entered = max(0, min(length, param_int(p, "entered", 0) or 0))
     code_h = m.px(20)
 
     def code(rect: Rect) -> Widget:
@@ -177,7 +184,7 @@ def _bank_height(layout: Layout, width: int) -> int:
 
 def _locker_open(b: FrameBuilder, p: Mapping) -> None:
     b.header(help_button=True)
-    locker = _int(p, "locker", None)
+    locker = param_int(p, "locker", None)
     texts: list[Item] = [Text(b.t("locker_open.title", locker=locker if locker is not None else ""), "title")]
     where = locker_position(b.layout, locker) if locker is not None else None
     if where is not None:
@@ -190,7 +197,7 @@ def _locker_open(b: FrameBuilder, p: Mapping) -> None:
 
 def _close_door(b: FrameBuilder, p: Mapping) -> None:
     b.header(help_button=True)
-    locker = _int(p, "locker", None)
+    locker = param_int(p, "locker", None)
     shown = locker if locker is not None else ""
     if p.get("reminder") and p.get("can_extend"):
         b.footer([], [Choice("extend", b.t("close_door.extend"))])
@@ -204,27 +211,27 @@ def _close_door(b: FrameBuilder, p: Mapping) -> None:
 
 def _thanks(b: FrameBuilder, p: Mapping) -> None:
     b.header(help_button=True)
-    locker = _int(p, "locker", None)
+    locker = param_int(p, "locker", None)
     can_reopen = bool(p.get("can_reopen")) and locker is not None
     left = [Choice("reopen", b.t("thanks.reopen", locker=locker), "secondary")] if can_reopen else []
     b.footer(left, [Choice("done", b.t("common.finish"))])
     items: list[Item] = [Text(b.t("thanks.title"), "title")]
     if can_reopen:
-        seconds = _int(p, "reopen_seconds", 60)
+        seconds = param_int(p, "reopen_seconds", 60)
         items.append(Text(b.tn("thanks.reopen_hint", "thanks.reopen_hint.plural", seconds, seconds=seconds), "body"))
     b.stack(b.content(), items)
 
 
 def _error_message(b: FrameBuilder, reason: str, p: Mapping) -> str:
     if reason == "locked_out":
-        seconds = _int(p, "locked_seconds", None)
+        seconds = param_int(p, "locked_seconds", None)
         if seconds is None or seconds <= 0:
             return b.t("error.locked_out_later")
         if seconds < 60:
             return b.tn("error.locked_out_seconds", "error.locked_out_seconds.plural", seconds, seconds=seconds)
         return b.t("error.locked_out_minutes", minutes=math.ceil(seconds / 60))
     if reason == "door_not_opened":
-        locker = _int(p, "locker", None)
+        locker = param_int(p, "locker", None)
         return b.t("error.door_not_opened_any") if locker is None else b.t("error.door_not_opened", locker=locker)
     return b.t(ERROR_TEXTS[reason])
 
@@ -234,8 +241,7 @@ def _error(b: FrameBuilder, p: Mapping) -> None:
     reason = str(p.get("reason") or "internal")
     if reason not in ERROR_REASONS:
         reason = "internal"
-    group = ("code" if reason in CODE_REASONS else "pickup" if reason in PICKUP_REASONS
-             else "locker" if reason in LOCKER_REASONS else "internal")
+    group = error_group(reason)
     label = b.t("common.try_again") if reason in RETRYABLE_REASONS else b.t("common.ok")
     b.nav_footer([Choice("ok", label)])
     area = b.content()
@@ -252,7 +258,7 @@ def _help(b: FrameBuilder, p: Mapping) -> None:
         b.footer([Choice("back", b.t("common.back"), "secondary")], [])
     else:
         b.nav_footer()
-    locker = _int(p, "locker", None)
+    locker = param_int(p, "locker", None)
     # the citizen's own problem first; the other tip gives way first when space is short, then the keypad
     tips = [Text(b.t("help.door"), "body"), Text(b.t("help.code"), "body", drop=2)]
     if p.get("reason") in CODE_REASONS:
@@ -266,9 +272,9 @@ def _help(b: FrameBuilder, p: Mapping) -> None:
 
 
 def _timeout(b: FrameBuilder, p: Mapping) -> None:
-    seconds = _int(p, "seconds", 15) or 0
+    seconds = param_int(p, "seconds", 15) or 0
     b.header(help_button=True)
-    left = _int(p, "extensions_left", 1) or 0
+    left = param_int(p, "extensions_left", 1) or 0
     choices = [Choice("extend", b.t("timeout.extend"))] if left > 0 else []
     choices.append(Choice("restart", b.t("common.restart"), "secondary"))
     area = b.content()
