@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 
 from kioskd import effects as fx
-from kioskd.events import Activity, DeviceStatus, DoorOpened, QrScanned, Tap, TimerFired
+from kioskd.events import Activity, DeviceStatus, DoorOpened, QrScanned, ReleaseStarted, Tap, TimerFired
 from kioskd.flows.pickup import DOOR_PHASES, IDLE_TIMED, Phase, PickupFlow, PickupSettings, PickupState
 
 SETTINGS = PickupSettings()
@@ -139,3 +139,10 @@ def test_out_of_service_waits_for_a_running_session_to_finish():
     assert state.phase is Phase.WAIT_OPEN and not any(isinstance(e, fx.Show) for e in effects)
     state, _ = FLOW.step(state, DoorOpened(3), NOW)
     assert state.phase is Phase.WAIT_CLOSE and state.out_of_service
+
+
+def test_in_audio_mode_a_released_door_is_given_longer_to_be_found_and_opened():
+    released = PickupState(phase=Phase.RELEASING, locker=9, reservation_id="R-1")
+    plain = timers_started(FLOW.step(released, ReleaseStarted(7, 9), NOW)[1])["door_open"]
+    audio = timers_started(FLOW.step(replace(released, audio=True), ReleaseStarted(7, 9), NOW)[1])["door_open"]
+    assert plain == SETTINGS.door_open_timeout_seconds and audio == 3 * plain

@@ -50,6 +50,7 @@ ACCEPTS_QR = {Phase.ATTRACT, Phase.METHOD, Phase.PIN, Phase.SCAN}
 DOOR_PHASES = {Phase.RELEASING, Phase.WAIT_OPEN, Phase.WAIT_CLOSE}
 
 INACTIVITY, WARNING, TICK = "inactivity", "warning", "countdown_tick"
+AUDIO_DOOR_WAIT_FACTOR = 3  # in audio mode a released door is given this many times longer to be opened
 DOOR_OPEN, CLOSE_REMINDER, DOOR_ALARM, REOPEN_GRACE = "door_open", "close_reminder", "door_alarm", "reopen_grace"
 
 
@@ -375,7 +376,9 @@ class PickupFlow:
 
     def _release_started(self, s: PickupState, e: ReleaseStarted, now: float) -> Result:
         new = replace(s, phase=Phase.WAIT_OPEN, release_id=e.release_id, locker=e.locker, reminder=False)
-        return new, [fx.StartTimer(DOOR_OPEN, self.settings.door_open_timeout_seconds)]
+        # someone who cannot see the bank needs longer to find the door and pull it before we call it stuck
+        wait = self.settings.door_open_timeout_seconds * (AUDIO_DOOR_WAIT_FACTOR if s.audio else 1)
+        return new, [fx.StartTimer(DOOR_OPEN, wait)]
 
     def _release_refused(self, s: PickupState, e: ReleaseRefused, now: float) -> Result:
         if s.retried and s.release_id is not None:
