@@ -124,7 +124,9 @@ def run_tour(config: str, data_dir: Path, out: Path) -> list[Path]:
 class SimulatorWindow:
     """The kiosk plus the hardware panel; panel clicks drive the Sim devices, never the flows."""
 
-    def __init__(self, config_path: str, data_dir: Path) -> None:
+    def __init__(self, config_path: str, data_dir: Path, prompts_dir: Path | None = None) -> None:
+        from dataclasses import replace
+
         from kioskd.app import build
         from kioskd.changes import ChangeError, apply_changes
         from kioskd.config import load_config
@@ -133,6 +135,8 @@ class SimulatorWindow:
         from kioskd.ui.simpanel import SimPanel
 
         self.config = load_config(config_path)
+        if prompts_dir is not None and self.config.speech.cache_dir is None:  # where `make demo` made the clips
+            self.config = replace(self.config, speech=replace(self.config.speech, cache_dir=prompts_dir))
         self.panel = SimPanel(tuple(s.number for s in self.config.lockers), tuple(DEMO_PINS))
         self.parts = build(self.config, data_dir=data_dir, panel=self.panel)
         self._key = load_private_key(str(Path(config_path).parent / SIM_PRIVATE_KEY))
@@ -179,12 +183,12 @@ class SimulatorWindow:
             self.parts.close()
 
 
-def run_window(config_path: str, data_dir: Path) -> int:
+def run_window(config_path: str, data_dir: Path, prompts_dir: Path | None = None) -> int:
     import signal
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    window = SimulatorWindow(config_path, data_dir)
+    window = SimulatorWindow(config_path, data_dir, prompts_dir)
     try:
         window.run(stop)
     except KeyboardInterrupt:
@@ -209,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
         shots = run_tour(args.config, Path(args.data_dir) / "tour", out)
         print(f"{len(shots)} screenshots written to {out}")
         return 0
-    return run_window(args.config, Path(args.data_dir) / "window")
+    return run_window(args.config, Path(args.data_dir) / "window", Path(args.data_dir).resolve() / "prompts")
 
 
 if __name__ == "__main__":

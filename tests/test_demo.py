@@ -38,9 +38,10 @@ def test_panel_drives_the_sim_hardware(tmp_path):
     from kioskd.demo import SimulatorWindow
     from kioskd.ui.simpanel import SimAction
 
-    window = SimulatorWindow(str(SIM_CONFIG), tmp_path / "data")
+    window = SimulatorWindow(str(SIM_CONFIG), tmp_path / "data", tmp_path / "prompts")
     try:
         kiosk = window.parts.kiosk
+        assert window.parts.config.speech.cache_dir == tmp_path / "prompts"  # the clips `make demo` made
         _click(window, SimAction("door", "4"))
         assert window.parts.lock_bank.door_is_open(4)
         assert [e["type"] for e in window.parts.store.outbox()] == ["alarm.door_forced"]
