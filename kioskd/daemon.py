@@ -179,7 +179,8 @@ class Kiosk:
         while not stop.is_set():
             # waiting on the attract screen, input is polled five times less often: a first touch
             # may wait up to 0.1 s, and the idle kiosk costs a tenth of the CPU
-            idle = self.state is not None and self.state.phase is Phase.ATTRACT and self.state.overlay is None
+            idle = (self.state is not None and self.state.phase is Phase.ATTRACT and self.state.overlay is None
+                    and not self.screen.touch_in_progress)
             timeout = min(self.poll_seconds * 5, 0.1) if idle else self.poll_seconds
             until_timer = self.seconds_until_next_timer()
             if until_timer is not None:

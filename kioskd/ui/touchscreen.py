@@ -101,6 +101,11 @@ class TouchScreen:
         return self._screen, dict(self._params)
 
     @property
+    def touch_in_progress(self) -> bool:
+        """A finger or key is down: the loop polls at full rate until it is lifted."""
+        return self._pointer is not None or self._touch is not None or bool(self._held)
+
+    @property
     def focus(self) -> str | None:
         return self._focus
 
