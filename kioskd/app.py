@@ -144,6 +144,7 @@ def _start_optional(name: str, driver, kiosk: Kiosk) -> object | None:
     except (OSError, RuntimeError, ValueError) as exc:
         log.warning("%s disabled: %s", name, exc)
         kiosk.devices[name] = DeviceStatus(name, False, str(exc))
+        kiosk.post(kiosk.devices[name])  # journaled like any later failure: an alarm for the town hall
         return None
     kiosk.devices[name] = DeviceStatus(name, True)
     return driver
@@ -181,7 +182,8 @@ def build(config: Config, *, data_dir: str | Path | None = None, clock: Clock | 
                                                   lo.reset_after_seconds))
     speaker = build_speaker(config.speech, data_dir=directory, timezone=config.kiosk.timezone, clock=clock)
     if not speaker.available:
-        kiosk.devices["speech"] = DeviceStatus("speech", False, "no audio output")
+        kiosk.devices["speech"] = DeviceStatus("speech", False, speaker.status)
+        kiosk.post(kiosk.devices["speech"])
     kiosk.attach(EffectRunner(store=store, identifier=identifier, lock_bank=lock_bank, screen=screen,
                               speaker=speaker, clock=clock, timers=kiosk.timers, language=lambda: screen.language))
     camera = _start_optional("camera", _camera(config, kiosk.post), kiosk)

@@ -18,7 +18,8 @@ from collections.abc import Callable
 from kioskd import effects as fx
 from kioskd import journal
 from kioskd.clock import Clock
-from kioskd.events import DeviceStatus, DoorClosed, DoorOpened, Key, Tap, TimerFired
+from kioskd.events import DeviceStatus, DoorClosed, DoorOpened, Key, Tamper, Tap, TimerFired
+from kioskd.flows.alarms import Alarm, AlarmMonitor
 from kioskd.flows.pickup import Phase, PickupFlow, PickupState
 from kioskd.runner import EffectRunner, Timers
 from kioskd.store import Store
@@ -32,7 +33,8 @@ class Quit(Exception):
 
 
 class Kiosk:
-    def __init__(self, *, clock: Clock, store: Store, flow: PickupFlow, screen, poll_seconds: float = 0.02) -> None:
+    def __init__(self, *, clock: Clock, store: Store, flow: PickupFlow, screen, poll_seconds: float = 0.02,
+                 alarms: AlarmMonitor | None = None) -> None:
         self.clock = clock
         self.store = store
         self.flow = flow
@@ -40,6 +42,7 @@ class Kiosk:
         self.timers = Timers()
         self.poll_seconds = poll_seconds
         self.devices: dict[str, DeviceStatus] = {}
+        self.alarms = alarms or AlarmMonitor()
         self.state: PickupState | None = None
         self.runner: EffectRunner | None = None
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
@@ -94,10 +97,11 @@ class Kiosk:
         return self.runner.run(effects) if effects else []
 
     def _journal(self, event: object) -> None:
+        now = self.clock.time()
         if isinstance(event, DoorOpened | DoorClosed):
+            self._record_alarms(self.alarms.door_changed(event.locker, now), now)
             try:
-                record = journal.record_door_event(self.store, event.locker, isinstance(event, DoorOpened),
-                                                   self.clock.time())
+                record = journal.record_door_event(self.store, event.locker, isinstance(event, DoorOpened), now)
             except sqlite3.Error:
                 log.exception("could not journal a door event on locker %s", event.locker)
                 return
@@ -107,6 +111,18 @@ class Kiosk:
             self.devices[event.device] = event
             log.log(logging.INFO if event.ok else logging.WARNING, "device %s %s %s", event.device,
                     "up" if event.ok else "down", event.detail)
+            self._record_alarms(self.alarms.device(event.device, event.ok, event.detail), now)
+        elif isinstance(event, Tamper):
+            log.warning("tamper input %s", "active" if event.active else "quiet")
+            self._record_alarms(self.alarms.tamper(event.active), now)
+
+    def _record_alarms(self, alarms: list[Alarm], now: float) -> None:
+        for alarm in alarms:
+            try:
+                journal.raise_alarm(self.store, alarm.kind, alarm.locker, None, now, detail=alarm.detail,
+                                    cleared=not alarm.active)
+            except sqlite3.Error:
+                log.exception("could not record alarm %s", alarm.kind)
 
     # ---- the loop --------------------------------------------------------------------------------
 
@@ -133,6 +149,7 @@ class Kiosk:
                 self.dispatch(event)
                 progress += 1
             progress += self.fire_due_timers()
+            self._record_alarms(self.alarms.tick(self.clock.time()), self.clock.time())
             if not progress:
                 break
             handled += progress

@@ -38,6 +38,13 @@ class Key:
 
 
 @dataclass(frozen=True)
+class Tamper:
+    """The cabinet's tamper input (service door, tilt switch) became active or quiet again."""
+
+    active: bool
+
+
+@dataclass(frozen=True)
 class Activity:
     """The citizen did something that is not a tap (moved keypad focus): idle time starts again."""
 

@@ -112,11 +112,14 @@ def record_release_outcome(store: Store, release_id: int, outcome: str, now: flo
                      (outcome, iso(now), release_id))
 
 
-def raise_alarm(store: Store, kind: str, locker: int, reservation_id: str | None, now: float) -> str:
+def raise_alarm(store: Store, kind: str, locker: int | None, reservation_id: str | None, now: float, *,
+                detail: dict | None = None, cleared: bool = False) -> str:
+    """An alarm (or its clearing, ``alarm.<kind>.cleared``) as an outbox event with its audit row."""
+    name = f"alarm.{kind}.cleared" if cleared else f"alarm.{kind}"
+    payload = {"locker": locker, "reservation": reservation_id, "at": iso(now), **(detail or {})}
     with store.transaction():
-        event_id = store.add_outbox(f"alarm.{kind}", {"locker": locker, "reservation": reservation_id,
-                                                      "at": iso(now)}, now)
-        store.add_audit("kiosk", f"alarm.{kind}", {"locker": locker, "reservation": reservation_id}, now)
+        event_id = store.add_outbox(name, payload, now)
+        store.add_audit("kiosk", name, {k: v for k, v in payload.items() if k != "at"}, now)
     return event_id
 
 
