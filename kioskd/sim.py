@@ -198,6 +198,12 @@ class Harness:
         return list(self.parts.speaker.spoken)
 
     @property
+    def doors(self) -> dict[int, str]:
+        """Each locker's door as its sensor reports it: ``"open"`` or ``"closed"``."""
+        bank = self.parts.lock_bank
+        return {spec.number: "open" if bank.door_is_open(spec.number) else "closed" for spec in self.config.lockers}
+
+    @property
     def tones(self) -> list[str]:
         return list(self.parts.speaker.tones)
 

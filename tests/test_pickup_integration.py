@@ -265,3 +265,11 @@ def test_relay_fault_is_refused_and_alarmed(kiosk):
     assert [e["type"] for e in k.outbox()] == ["alarm.relay_fault"]
     assert k.store.conn.execute("SELECT state FROM releases").fetchone()[0] == "unopened"
     assert k.store.conn.execute("SELECT status FROM reservations").fetchone()[0] == "ready"
+
+
+def test_doors_shows_each_sensor(kiosk):
+    assert set(kiosk.doors.values()) == {"closed"} and len(kiosk.doors) == 9
+    kiosk.open_door(7)
+    assert kiosk.doors[7] == "open" and kiosk.doors[6] == "closed"
+    kiosk.close_door(7)
+    assert kiosk.doors[7] == "closed"
