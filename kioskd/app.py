@@ -131,8 +131,8 @@ def _tag_reader(config: Config, post) -> object | None:
     from kioskd.drivers import rfid
 
     if c.driver == "sim":
-        return rfid.SimTagReader(post, hold_seconds=c.hold_seconds)
-    return rfid.SerialTagReader(c.port, post, baudrate=c.baudrate, hold_seconds=c.hold_seconds)
+        return rfid.SimTagReader(post, protocol=c.protocol, hold_seconds=c.hold_seconds)
+    return rfid.SerialTagReader(c.port, post, baudrate=c.baudrate, protocol=c.protocol, hold_seconds=c.hold_seconds)
 
 
 def _start_optional(name: str, driver, kiosk: Kiosk) -> object | None:

@@ -113,7 +113,7 @@ class RfidSection:
     driver: str = _field(read_string, one_of("sim", "serial", "none"), default="sim")
     port: str = _field(read_string, lambda value: None if value else "must not be empty", default="loop://")
     baudrate: int = _field(read_int, one_of(*STANDARD_BAUDRATES), default=9600)
-    protocol: str = _field(read_string, one_of("rdm6300"), default="rdm6300")
+    protocol: str = _field(read_string, one_of("rdm6300", "line"), default="rdm6300")
     hold_seconds: float = _field(read_number, between(0, 10), default=1.0)
 
 
