@@ -105,6 +105,13 @@ def _lock_bank(config: Config, post, sim_pin_factory=None) -> object:
     if c.driver == "sim":
         lockers = {s.number: (LockWiring(s.relay, s.door) if s.relay and s.door else None) for s in config.lockers}
         return SimLockBank(lockers, post, electrics=electrics, pin_factory=sim_pin_factory)
+    if c.driver == "rs485":  # a bus that does not answer yet is reported down (out of service), not fatal
+        from kioskd.drivers.rs485 import Rs485LockBank
+
+        bank = Rs485LockBank(c.port, {s.number: (s.board, s.lock) for s in config.lockers}, post,
+                             baudrate=c.baudrate, retries=c.retries, poll_seconds=c.poll_seconds)
+        bank.start()
+        return bank
     wiring = {s.number: LockWiring(s.relay, s.door) for s in config.lockers}
     return GpioLockBank(wiring, post, pin_factory=real_pin_factory(), electrics=electrics)
 

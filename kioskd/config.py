@@ -96,16 +96,23 @@ class LockerSpec:
     column: int = _field(read_int, positive())
     relay: str | None = _field(read_pin, default=None)
     door: str | None = _field(read_pin, default=None)
+    board: int | None = _field(read_int, between(0, 15), default=None)  # RS485 board address (locks.driver "rs485")
+    lock: int | None = _field(read_int, between(0, 15), default=None)  # channel 0..15 on that board
 
 
 @dataclass(frozen=True)
 class LocksSection:
-    driver: str = _field(read_string, one_of("sim", "gpio"), default="sim")
+    driver: str = _field(read_string, one_of("sim", "gpio", "rs485"), default="sim")
     pulse_seconds: float = _field(read_number, between(0.1, 5.0), default=0.5)
     relay_active_high: bool = _field(read_bool, default=True)
     door_closed_level: str = _field(read_string, one_of("low", "high"), default="low")
     door_pull_up: bool = _field(read_bool, default=True)
     door_bounce_seconds: float = _field(read_number, between(0, 1), default=0.05)
+    # RS485 lock-control boards (driver "rs485"); the unlock pulse length is set on the boards
+    port: str = _field(read_string, default="")
+    baudrate: int = _field(read_int, one_of(*STANDARD_BAUDRATES), default=19200)
+    retries: int = _field(read_int, between(0, 10), default=2)
+    poll_seconds: float = _field(read_number, between(0.05, 5), default=0.2)
 
 
 @dataclass(frozen=True)
@@ -274,10 +281,11 @@ def _read_lockers(raw: Any, problems: _Problems) -> list[tuple[str, dict[str, An
 
 
 def _check_lockers(lockers: list[tuple[str, dict[str, Any]]], driver: Any, problems: _Problems) -> None:
-    """Numbers and grid places unique; with real locks every locker wired, and no pin used twice."""
+    """Numbers and grid places unique; with real locks every locker wired, and no pin or board address used twice."""
     numbers: dict[int, str] = {}
     places: dict[tuple[int, int], str] = {}
     pins: dict[int, str] = {}
+    addresses: dict[tuple[int, int], str] = {}
     for where, values in lockers:
         number = values.get("number")
         if number in numbers:
@@ -299,6 +307,28 @@ def _check_lockers(lockers: list[tuple[str, dict[str, Any]]], driver: Any, probl
                 problems.add(f"{where}.{role}", f"pin {name!r} (GPIO{bcm}) clashes with the {pins[bcm]}")
             elif bcm is not None:
                 pins[bcm] = f"{role} of {owner}"
+        if driver == "rs485":
+            _check_board_address(where, owner, values, addresses, problems)
+
+
+def _check_board_address(where: str, owner: str, values: dict[str, Any], addresses: dict[tuple[int, int], str],
+                         problems: _Problems) -> None:
+    """With RS485 boards every locker needs a board and a lock, and no two lockers the same pair."""
+    for key in ("board", "lock"):
+        if key in values and values[key] is None:  # absent from values = invalid, already reported
+            problems.add(f"{where}.{key}", 'required when locks.driver = "rs485"')
+    address = (values.get("board"), values.get("lock"))
+    if None in address:
+        return
+    if address in addresses:
+        problems.add(where, f"board {address[0]}, lock {address[1]} is already used by {addresses[address]}")
+    else:
+        addresses[address] = owner
+
+
+def _check_locks(locks: dict[str, Any], problems: _Problems) -> None:
+    if locks.get("driver") == "rs485" and locks.get("port") == "":
+        problems.add("locks.port", 'required when locks.driver = "rs485" (e.g. "/dev/ttyUSB0")')
 
 
 def _check_cross_fields(values: dict[str, Any], problems: _Problems) -> None:
@@ -316,11 +346,12 @@ def _check_cross_fields(values: dict[str, Any], problems: _Problems) -> None:
         problems.add("lockout.max_seconds",
                      f"must be at least lockout.base_seconds ({show(base)}), got {show(most)}")
     key = values.get("identification", {}).get("qr_public_key")
-    if values.get("locks", {}).get("driver") == "gpio" and key is not None \
+    driver = values.get("locks", {}).get("driver")
+    if driver in ("gpio", "rs485") and key is not None \
             and decode_public_key(key) == decode_public_key(SIM_TEST_PUBLIC_KEY_B64):
         problems.add("identification.qr_public_key",
                      "this is the simulator's public test key; a kiosk with real hardware "
-                     '(locks.driver = "gpio") must use its town hall\'s key')
+                     f'(locks.driver = "{driver}") must use its town hall\'s key')
 
 
 def _resolve(path: Path | None, base: Path) -> Path | None:
@@ -346,6 +377,7 @@ def _check(document: dict[str, Any], path: Path) -> Config:
         else:
             values[name] = _read_table(raw or {}, cls, name, problems)
     _check_lockers(lockers, values.get("locks", {}).get("driver"), problems)
+    _check_locks(values.get("locks", {}), problems)
     _check_cross_fields(values, problems)
     if problems:
         raise ConfigError(problems)
