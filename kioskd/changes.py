@@ -3,7 +3,7 @@
 
 A list of changes is validated and applied inside one transaction, each change seeing the ones
 before it. If any change is wrong, every problem is reported with its index and nothing is applied.
-PINs are turned into keyed hashes here and never appear in an error message.
+PINs and badge uids are turned into keyed hashes here and never appear in an error message.
 """
 
 from __future__ import annotations
@@ -11,16 +11,31 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from kioskd.catalogue import CatalogueError, get_product, product_from_mapping, save_product
+from kioskd.catalogue import CatalogueError, Product, get_product, product_from_mapping, save_product
 from kioskd.clock import iso, parse_iso
+from kioskd.identify import badge_digest, badge_pin_digest
+from kioskd.inventory import LOAN_OUT_STATUSES, normalise_tag, occupants
 from kioskd.secrets import keyed_hash
 from kioskd.store import Store
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-RESERVATION_FIELDS = {"type", "id", "product", "status", "locker", "pin", "expires_at"}
+RESERVATION_FIELDS = {"type", "id", "product", "status", "locker", "pin", "expires_at", "tags"}
 CANCEL_FIELDS = {"type", "id"}
+BADGE_FIELDS = {"type", "uid", "role", "pin", "name"}
+BADGE_REVOKE_FIELDS = {"type", "uid"}
+CHANGE_TYPES = ("reservation", "reservation.cancel", "product", "badge", "badge.revoke")
 INCOMING_STATUSES = ("awaiting_stock", "ready")
-FINAL_STATUSES = ("collected", "cancelled", "expired")
+# the town hall can no longer change these: the kiosk (citizen, door, staff) has taken over
+FINAL_STATUSES = ("collected", "on_loan", "partially_returned", "returned", "closed", "cancelled", "expired")
+# a tag is lent while its loan is not cancelled, closed or back, and the tag itself is not back
+OPEN_LOAN_STATUSES = ("awaiting_stock", "ready", *LOAN_OUT_STATUSES)
+# a finished reservation's PIN may be given out again; a loan's PIN still serves to return it
+PIN_FREE_SQL = ("(r.status IN ('cancelled', 'expired', 'returned', 'closed')"
+                " OR (r.status = 'collected' AND r.kind = 'pickup'))")
+ROLES = ("staff", "technician")
+MAX_TAGS = 100
+BADGE_PIN_DIGITS = (4, 12)
+NAME_LENGTH = 80
 
 
 class ChangeError(Exception):
@@ -68,6 +83,10 @@ def _apply_one(store: Store, change: object, *, key: bytes, pin_length: int, now
         _apply_reservation(store, change, key=key, pin_length=pin_length, now=now)
     elif kind == "reservation.cancel":
         _apply_cancel(store, change, now=now)
+    elif kind == "badge":
+        _apply_badge(store, change, key=key, now=now)
+    elif kind == "badge.revoke":
+        _apply_badge_revoke(store, change, key=key, now=now)
     elif kind == "product":
         code = change.get("code")
         if not isinstance(code, str) or not ID_PATTERN.match(code):
@@ -77,7 +96,7 @@ def _apply_one(store: Store, change: object, *, key: bytes, pin_length: int, now
         except CatalogueError as exc:
             raise _Invalid(str(exc)) from None
     else:
-        raise _Invalid(f"type: unknown change type {kind!r} (expected reservation, reservation.cancel, product)")
+        raise _Invalid(f"type: unknown change type {kind!r} (expected {', '.join(CHANGE_TYPES)})")
     return str(kind)
 
 
@@ -111,20 +130,24 @@ def _apply_reservation(store: Store, change: dict, *, key: bytes, pin_length: in
         row = store.conn.execute("SELECT size FROM lockers WHERE number = ?", (locker,)).fetchone()
         if row is None:
             raise _Invalid(f"locker: {locker} is not a locker of this kiosk")
-        occupant = store.conn.execute(
-            "SELECT id FROM reservations WHERE locker = ? AND status = 'ready' AND id != ?", (locker, rid)
-        ).fetchone()
-        if occupant:
-            raise _Invalid(f"locker: locker {locker} already holds reservation {occupant[0]}")
+        for occupant, held in occupants(store, locker):
+            if occupant == rid:
+                continue
+            if held == "ready":
+                raise _Invalid(f"locker: locker {locker} already holds reservation {occupant}")
+            what = "returned items of loan" if held == "returned" else f"{held} reservation"
+            raise _Invalid(f"locker: locker {locker} still holds {what} {occupant} until staff take it out")
     elif locker is not None:
         raise _Invalid("locker: only a ready reservation has a locker")
+    tags = _loan_tags(store, change, rid, product, key=key)
     pin = change.get("pin")
     if pin is not None and (not isinstance(pin, str) or not pin.isascii() or not pin.isdigit()
                             or len(pin) != pin_length):
         raise _Invalid(f"pin: expected a string of exactly {pin_length} digits")
     expires_text = change.get("expires_at")
     if expires_text is None:
-        expires_at = now + product.pickup_days * 86400
+        # an item still to be loaded gets its pickup time when staff load it (kioskd.inventory.record_loaded)
+        expires_at = None if status == "awaiting_stock" else now + product.pickup_days * 86400
     else:
         try:
             expires_at = parse_iso(expires_text) if isinstance(expires_text, str) else None
@@ -132,25 +155,33 @@ def _apply_reservation(store: Store, change: dict, *, key: bytes, pin_length: in
             expires_at = None
         if expires_at is None:
             raise _Invalid("expires_at: expected an ISO 8601 time with offset, e.g. 2026-12-05T00:00:00+00:00")
-    existing = store.conn.execute("SELECT status FROM reservations WHERE id = ?", (rid,)).fetchone()
+    existing = store.conn.execute("SELECT status, kind FROM reservations WHERE id = ?", (rid,)).fetchone()
     if existing and existing[0] in FINAL_STATUSES:
         raise _Invalid(f"id: reservation {rid} is {existing[0]} and can no longer change")
+    if existing and existing[1] == "loan" and tags is None and not (product.returnable and product.rfid_tagged):
+        raise _Invalid(f"product: {product.code} is not lent with RFID tags; reservation {rid} is a loan")
     _refuse_while_released(store, rid)
+    expires = iso(expires_at) if expires_at is not None else None
     if existing:
         store.conn.execute(
             "UPDATE reservations SET product = ?, status = ?, locker = ?, expires_at = ?, updated_at = ?"
-            " WHERE id = ?", (product.code, status, locker, iso(expires_at), iso(now), rid))
+            " WHERE id = ?", (product.code, status, locker, expires, iso(now), rid))
     else:
         store.conn.execute(
             "INSERT INTO reservations (id, product, status, locker, expires_at, created_at, updated_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)", (rid, product.code, status, locker, iso(expires_at), iso(now), iso(now)))
+            " VALUES (?, ?, ?, ?, ?, ?, ?)", (rid, product.code, status, locker, expires, iso(now), iso(now)))
+    if tags is not None:
+        store.conn.execute("UPDATE reservations SET kind = 'loan' WHERE id = ?", (rid,))
+        store.conn.execute("DELETE FROM reservation_tags WHERE reservation_id = ?", (rid,))
+        store.conn.executemany("INSERT INTO reservation_tags (reservation_id, tag) VALUES (?, ?)",
+                               [(rid, tag) for tag in tags])
     if pin is not None:
         digest = keyed_hash(key, "pin", pin)
         holder = store.conn.execute(
-            "SELECT c.reservation_id, r.status FROM credentials c JOIN reservations r ON r.id = c.reservation_id"
-            " WHERE c.kind = 'pin' AND c.digest = ?", (digest,)).fetchone()
+            f"SELECT c.reservation_id, {PIN_FREE_SQL} FROM credentials c JOIN reservations r"
+            " ON r.id = c.reservation_id WHERE c.kind = 'pin' AND c.digest = ?", (digest,)).fetchone()
         if holder and holder[0] != rid:
-            if holder[1] not in FINAL_STATUSES:
+            if not holder[1]:
                 raise _Invalid("pin: this code is already in use by another reservation at this kiosk")
             # a finished reservation's code may be given out again; it then names the new one
             store.conn.execute("DELETE FROM credentials WHERE kind = 'pin' AND digest = ?", (digest,))
@@ -167,6 +198,8 @@ def _apply_cancel(store: Store, change: dict, *, now: float) -> None:
         raise _Invalid(f"id: no reservation {rid} at this kiosk")
     if row[0] == "collected":
         raise _Invalid(f"id: reservation {rid} has already been collected")
+    if row[0] in ("on_loan", "partially_returned", "returned", "closed"):
+        raise _Invalid(f"id: reservation {rid} is {row[0]} and can no longer be cancelled")
     _refuse_while_released(store, rid)
     # the credentials stay (as keyed hashes) so the citizen is told "cancelled", not "unknown code"
     store.conn.execute("UPDATE reservations SET status = 'cancelled', updated_at = ? WHERE id = ?", (iso(now), rid))
@@ -178,3 +211,98 @@ def _refuse_while_released(store: Store, rid: str) -> None:
                               (rid,)).fetchone()
     if busy:
         raise _Invalid(f"id: reservation {rid} is being collected at locker {busy[0]} right now; send it again later")
+
+
+def _loan_tags(store: Store, change: dict, rid: str, product: Product, *, key: bytes) -> list[str] | None:
+    """The normalised item tags a ``tags`` field lends, or None without one (the loan keeps its tags)."""
+    raw = change.get("tags")
+    if raw is None:
+        return None
+    if not isinstance(raw, list) or not 1 <= len(raw) <= MAX_TAGS:
+        raise _Invalid(f"tags: expected a list of 1-{MAX_TAGS} RFID tag ids")
+    if not (product.returnable and product.rfid_tagged):
+        raise _Invalid(f"tags: product {product.code} is not lent with RFID tags (catalogue: returnable and"
+                       " rfid_tagged); only such products are loans")
+    tags: list[str] = []
+    for index, item in enumerate(raw):
+        tag = normalise_tag(item)
+        if tag is None:
+            raise _Invalid(f"tags: item {index}: expected 4-20 hexadecimal digits")
+        if tag in tags:
+            raise _Invalid(f"tags: tag {tag} appears twice")
+        if store.conn.execute("SELECT 1 FROM badges WHERE uid_digest = ? AND active = 1",
+                              (badge_digest(key, tag),)).fetchone():
+            raise _Invalid(f"tags: item {index} is an enrolled staff badge, not an item tag")
+        lent = _open_loan_of(store, tag)
+        if lent is not None and lent != rid:
+            raise _Invalid(f"tags: tag {tag} belongs to open loan {lent}")
+        tags.append(tag)
+    return tags
+
+
+def _open_loan_of(store: Store, tag: str) -> str | None:
+    """The loan that has lent ``tag`` and not had it back, if any."""
+    row = store.conn.execute(
+        "SELECT t.reservation_id FROM reservation_tags t JOIN reservations r ON r.id = t.reservation_id"
+        f" WHERE t.tag = ? AND t.returned_at IS NULL AND r.status IN ({', '.join('?' * len(OPEN_LOAN_STATUSES))})",
+        (tag, *OPEN_LOAN_STATUSES)).fetchone()
+    return row[0] if row else None
+
+
+# ---- staff badges -------------------------------------------------------------------------------
+
+
+def _badge_uid(change: dict) -> str:
+    uid = normalise_tag(change.get("uid"))
+    if uid is None:
+        raise _Invalid("uid: expected the badge's RFID id, 4-20 hexadecimal digits")
+    return uid
+
+
+def _apply_badge(store: Store, change: dict, *, key: bytes, now: float) -> None:
+    """Enrol a badge or replace its role, name or PIN; a revoked badge sent again is active again."""
+    _check_fields(change, BADGE_FIELDS)
+    uid = _badge_uid(change)
+    role = change.get("role")
+    if role not in ROLES:
+        raise _Invalid(f"role: expected one of {', '.join(ROLES)}")
+    name = change.get("name")
+    if not isinstance(name, str) or not name.strip() or len(name) > NAME_LENGTH or not name.isprintable():
+        raise _Invalid(f"name: expected a name of 1-{NAME_LENGTH} printable characters")
+    digest = badge_digest(key, uid)
+    existing = store.conn.execute("SELECT 1 FROM badges WHERE uid_digest = ?", (digest,)).fetchone()
+    pin = change.get("pin")
+    low, high = BADGE_PIN_DIGITS
+    if pin is None and not existing:
+        raise _Invalid("pin: a new badge needs a PIN")
+    if pin is not None:
+        if not isinstance(pin, str) or not pin.isascii() or not pin.isdigit() or not low <= len(pin) <= high:
+            raise _Invalid(f"pin: expected a string of {low}-{high} digits")
+        if weak_pin(pin):
+            raise _Invalid("pin: too easy to guess (one digit repeated, or a run such as 1234 or 9876);"
+                           " choose another")
+    lent = _open_loan_of(store, uid)
+    if lent is not None:
+        raise _Invalid(f"uid: this tag is an item of open loan {lent}; a badge needs a tag of its own")
+    pin_digest = badge_pin_digest(key, uid, pin) if pin is not None else None
+    if existing:  # without a PIN the badge keeps its own
+        store.conn.execute("UPDATE badges SET role = ?, name = ?, pin_digest = COALESCE(?, pin_digest), active = 1,"
+                           " updated_at = ? WHERE uid_digest = ?", (role, name.strip(), pin_digest, iso(now), digest))
+    else:
+        store.conn.execute("INSERT INTO badges (uid_digest, role, pin_digest, name, created_at, updated_at)"
+                           " VALUES (?, ?, ?, ?, ?, ?)", (digest, role, pin_digest, name.strip(), iso(now), iso(now)))
+
+
+def _apply_badge_revoke(store: Store, change: dict, *, key: bytes, now: float) -> None:
+    """The badge stops opening anything at once; its row stays (inactive) so the audit trail keeps a name."""
+    _check_fields(change, BADGE_REVOKE_FIELDS)
+    digest = badge_digest(key, _badge_uid(change))
+    cursor = store.conn.execute("UPDATE badges SET active = 0, updated_at = ? WHERE uid_digest = ?", (iso(now), digest))
+    if cursor.rowcount != 1:
+        raise _Invalid("uid: no badge with this uid is enrolled at this kiosk")
+
+
+def weak_pin(pin: str) -> bool:
+    """One digit repeated (0000) or a run up or down, wrapping (1234, 7890, 9876)."""
+    steps = {(int(b) - int(a)) % 10 for a, b in zip(pin, pin[1:], strict=False)}
+    return steps in ({0}, {1}, {9})

@@ -1,7 +1,14 @@
 """Versioned schema migrations, applied in order; ``PRAGMA user_version`` holds the version reached.
 
 Each migration is a list of statements run in one transaction, so a kiosk that loses power while
-upgrading is either at the old version or the new one, never between.
+upgrading is either at the old version or the new one, never between. A migration is never edited
+once released: a kiosk in the field may be at any version, so changes go into a new one.
+
+SQLite cannot alter a CHECK constraint in place; a table is rebuilt (create ``x_v2``, copy, drop,
+rename). Foreign keys are on while migrations run and ``PRAGMA foreign_keys`` cannot be switched off
+inside a transaction, so a parent table is rebuilt together with its children: the new children
+reference the new parent, the old children are dropped before the old parent (no orphaned rows at
+any moment) and ``RENAME`` rewrites the children's references to the final name.
 """
 
 MIGRATIONS: list[list[str]] = [
@@ -93,5 +100,91 @@ MIGRATIONS: list[list[str]] = [
             last_failure REAL NOT NULL
         )""",
         "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    ],
+    # 2: staff badges, loans with RFID-tagged items, returns, suspect lockers
+    [
+        # a badge's uid and PIN exist only as keyed hashes (kioskd.identify.badge_digest, badge_pin_digest)
+        """CREATE TABLE badges (
+            uid_digest TEXT PRIMARY KEY,
+            role TEXT NOT NULL CHECK (role IN ('staff', 'technician')),
+            pin_digest TEXT NOT NULL,
+            name TEXT NOT NULL,
+            active INTEGER NOT NULL DEFAULT 1 CHECK (active IN (0, 1)),
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        )""",
+        # a door that stayed shut after a retry; only staff clear it
+        "ALTER TABLE lockers ADD COLUMN suspect INTEGER NOT NULL DEFAULT 0 CHECK (suspect IN (0, 1))",
+        """CREATE TABLE reservations_v2 (
+            id TEXT PRIMARY KEY,
+            product TEXT NOT NULL REFERENCES products(code),
+            status TEXT NOT NULL
+                CHECK (status IN ('awaiting_stock', 'ready', 'collected', 'on_loan', 'partially_returned',
+                                  'returned', 'closed', 'cancelled', 'expired')),
+            locker INTEGER REFERENCES lockers(number),
+            expires_at TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            collected_at TEXT,
+            kind TEXT NOT NULL DEFAULT 'pickup' CHECK (kind IN ('pickup', 'loan')),
+            returned_at TEXT,
+            closed_at TEXT,
+            CHECK (kind = 'loan' OR status NOT IN ('on_loan', 'partially_returned', 'returned'))
+        )""",
+        """INSERT INTO reservations_v2 (id, product, status, locker, expires_at, created_at, updated_at, collected_at)
+            SELECT id, product, status, locker, expires_at, created_at, updated_at, collected_at FROM reservations""",
+        """CREATE TABLE credentials_v2 (
+            kind TEXT NOT NULL,
+            digest TEXT NOT NULL,
+            reservation_id TEXT NOT NULL REFERENCES reservations_v2(id),
+            PRIMARY KEY (kind, digest)
+        )""",
+        """INSERT INTO credentials_v2 (kind, digest, reservation_id)
+            SELECT kind, digest, reservation_id FROM credentials""",
+        "DROP TABLE credentials",
+        "DROP TABLE reservations",
+        "ALTER TABLE reservations_v2 RENAME TO reservations",
+        "ALTER TABLE credentials_v2 RENAME TO credentials",
+        "CREATE INDEX reservations_locker ON reservations(locker, status)",
+        "CREATE INDEX reservations_status ON reservations(status, created_at)",
+        "CREATE INDEX credentials_reservation ON credentials(reservation_id)",
+        # the items of a loan; tags are not secrets (anyone holding the item reads them)
+        """CREATE TABLE reservation_tags (
+            reservation_id TEXT NOT NULL REFERENCES reservations(id),
+            tag TEXT NOT NULL
+                CHECK (length(tag) BETWEEN 4 AND 20 AND tag NOT GLOB '*[^0-9A-F]*'),
+            returned_at TEXT,
+            return_locker INTEGER REFERENCES lockers(number),
+            taken_out_at TEXT,
+            PRIMARY KEY (reservation_id, tag),
+            CHECK ((returned_at IS NULL) = (return_locker IS NULL)),
+            CHECK (taken_out_at IS NULL OR returned_at IS NOT NULL)
+        )""",
+        "CREATE INDEX reservation_tags_tag ON reservation_tags(tag)",
+        "CREATE INDEX reservation_tags_in_locker ON reservation_tags(return_locker) WHERE taken_out_at IS NULL",
+        # releases for returns, staff loading and taking out, and technicians' door tests (no reservation)
+        """CREATE TABLE releases_v2 (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            reservation_id TEXT,
+            locker INTEGER NOT NULL,
+            reason TEXT NOT NULL
+                CHECK (reason IN ('pickup', 'retry', 'reopen', 'return', 'load', 'take_out', 'service')),
+            method TEXT NOT NULL,
+            state TEXT NOT NULL
+                CHECK (state IN ('pending', 'opened', 'closed', 'unopened', 'left_open', 'interrupted')),
+            created_at TEXT NOT NULL,
+            opened_at TEXT,
+            closed_at TEXT
+        )""",
+        """INSERT INTO releases_v2 (id, reservation_id, locker, reason, method, state, created_at, opened_at, closed_at)
+            SELECT id, reservation_id, locker, reason, method, state, created_at, opened_at, closed_at FROM releases""",
+        # release ids are never reused, even if the newest rows were ever deleted
+        "DELETE FROM sqlite_sequence WHERE name = 'releases_v2'",
+        """INSERT INTO sqlite_sequence (name, seq)
+            SELECT 'releases_v2', seq FROM sqlite_sequence WHERE name = 'releases'""",
+        "DROP TABLE releases",
+        "ALTER TABLE releases_v2 RENAME TO releases",
+        "CREATE INDEX releases_open ON releases(locker, state)",
+        "CREATE INDEX releases_reservation ON releases(reservation_id, state)",
     ],
 ]
