@@ -300,7 +300,7 @@ def test_range_bounds_are_inclusive(tmp_path: Path, pin_length: int) -> None:
 
 
 @pytest.mark.parametrize(("line", "message"), [
-    ('driver = "gipo"', "locks.driver: must be one of 'sim', 'gpio', got 'gipo'; did you mean 'gpio'?"),
+    ('driver = "gipo"', "locks.driver: must be one of 'sim', 'gpio', 'rs485', got 'gipo'; did you mean 'gpio'?"),
     ('door_closed_level = "LOW"', "locks.door_closed_level: must be one of 'low', 'high', got 'LOW'"),
 ])
 def test_choices_are_listed(tmp_path: Path, line: str, message: str) -> None:
