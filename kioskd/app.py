@@ -104,7 +104,7 @@ def _lock_bank(config: Config, post, sim_pin_factory=None) -> object:
                               c.door_bounce_seconds or None)
     if c.driver == "sim":
         lockers = {s.number: (LockWiring(s.relay, s.door) if s.relay and s.door else None) for s in config.lockers}
-        return SimLockBank(lockers, post, electrics=electrics, pin_factory=sim_pin_factory)
+        return SimLockBank(lockers, post, electrics=electrics, pin_factory=sim_pin_factory, tamper=c.tamper)
     if c.driver == "rs485":  # a bus that does not answer yet is reported down (out of service), not fatal
         from kioskd.drivers.rs485 import Rs485LockBank
 
@@ -113,7 +113,8 @@ def _lock_bank(config: Config, post, sim_pin_factory=None) -> object:
         bank.start()
         return bank
     wiring = {s.number: LockWiring(s.relay, s.door) for s in config.lockers}
-    return GpioLockBank(wiring, post, pin_factory=real_pin_factory(), electrics=electrics)
+    return GpioLockBank(wiring, post, pin_factory=real_pin_factory(), electrics=electrics, tamper=c.tamper,
+                        tamper_level=c.tamper_level)
 
 
 def _camera(config: Config, post) -> object | None:

@@ -108,6 +108,9 @@ class LocksSection:
     door_closed_level: str = _field(read_string, one_of("low", "high"), default="low")
     door_pull_up: bool = _field(read_bool, default=True)
     door_bounce_seconds: float = _field(read_number, between(0, 1), default=0.05)
+    # the cabinet's tamper switch (service door, tilt): a GPIO input, and its level while tampered
+    tamper: str | None = _field(read_pin, default=None)
+    tamper_level: str = _field(read_string, one_of("low", "high"), default="high")
     # RS485 lock-control boards (driver "rs485"); the unlock pulse length is set on the boards
     port: str = _field(read_string, default="")
     baudrate: int = _field(read_int, one_of(*STANDARD_BAUDRATES), default=19200)

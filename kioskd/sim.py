@@ -148,6 +148,11 @@ class Harness:
         self._driver("tag_reader").write_raw(data)
         self.settle()
 
+    def tamper(self, active: bool = True) -> None:
+        """Open (or close) the cabinet's service door: the tamper input on the MockFactory."""
+        self.parts.lock_bank.set_tamper(active)
+        self.settle()
+
     def open_door(self, locker: int) -> None:
         self.parts.lock_bank.open_door(locker)
         self.settle()

@@ -91,3 +91,27 @@ def test_a_reader_going_down_and_back_is_reported_once_each(kiosk):
     events = [(e["type"], e["payload"].get("device")) for e in kiosk.outbox()]
     assert events == [("alarm.device_down", "rfid"), ("alarm.device_down.cleared", "rfid"), ("alarm.tamper", None)]
     assert kiosk.screen == "attract"  # the kiosk serves on
+
+
+def test_opening_the_cabinet_raises_the_tamper_alarm_and_closing_clears_it(kiosk):
+    kiosk.tamper(True)
+    kiosk.tamper(True)
+    kiosk.tamper(False)
+    assert [e["type"] for e in kiosk.outbox()] == ["alarm.tamper", "alarm.tamper.cleared"]
+
+
+def test_a_cut_tamper_wire_reads_as_tampered():
+    from gpiozero.pins.mock import MockFactory
+
+    from kioskd.drivers.locks import GpioLockBank, LockWiring
+
+    posted = []
+    factory = MockFactory()
+    factory.pin("GPIO21").function = "input"  # nothing drives it: only the internal pull-up holds it
+    bank = GpioLockBank({1: LockWiring("GPIO17", "GPIO4")}, posted.append, pin_factory=factory, tamper="GPIO21")
+    try:
+        from kioskd.events import Tamper
+
+        assert Tamper(True) in posted
+    finally:
+        bank.close()

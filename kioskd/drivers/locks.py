@@ -18,7 +18,7 @@ from gpiozero import DigitalInputDevice, DigitalOutputDevice
 from gpiozero.exc import GPIOZeroError
 from gpiozero.pins.mock import MockFactory
 
-from kioskd.events import DoorClosed, DoorOpened, Post
+from kioskd.events import DoorClosed, DoorOpened, Post, Tamper
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,8 @@ class LockElectrics:
 
 class GpioLockBank:
     def __init__(self, wiring: Mapping[int, LockWiring], post: Post, *, pin_factory,
-                 electrics: LockElectrics = LockElectrics()) -> None:
+                 electrics: LockElectrics = LockElectrics(), tamper: str | None = None,
+                 tamper_level: str = "high") -> None:
         if not 0 < electrics.pulse_seconds <= MAX_PULSE_SECONDS:
             raise ValueError(f"relay pulse must be within (0, {MAX_PULSE_SECONDS}] seconds")
         self._post = post
@@ -74,6 +75,22 @@ class GpioLockBank:
         for number, door in self.doors.items():
             door.when_activated = self._reporter(DoorClosed, number)
             door.when_deactivated = self._reporter(DoorOpened, number)
+        self.tamper: DigitalInputDevice | None = None
+        if tamper is not None:
+            self.tamper = self._tamper_input(tamper, tamper_level)
+            self._listen_to_tamper()
+
+    def _tamper_input(self, pin: str, level: str) -> DigitalInputDevice:
+        # pulled towards the tampered level, so a cut wire reads as tampered too; "active" is
+        # therefore the quiet state (the switch holding the line at the other level)
+        return DigitalInputDevice(pin, pull_up=level == "high", bounce_time=self._electrics.door_bounce_seconds,
+                                  pin_factory=self.pin_factory)
+
+    def _listen_to_tamper(self) -> None:
+        self.tamper.when_activated = lambda: self._post(Tamper(False))
+        self.tamper.when_deactivated = lambda: self._post(Tamper(True))
+        if not self.tamper.is_active:  # tampered already when the kiosk starts
+            self._post(Tamper(True))
 
     def _door_input(self, pin: str) -> DigitalInputDevice:
         e = self._electrics
@@ -124,14 +141,17 @@ class GpioLockBank:
                 relay.close()
         for door in self.doors.values():
             door.close()
+        if self.tamper is not None:
+            self.tamper.close()
 
 
 class SimLockBank(GpioLockBank):
     """The Sim twin: MockFactory pins; ``open_door``/``close_door`` drive the sensor like a hand would."""
 
     def __init__(self, lockers: Mapping[int, LockWiring | None], post: Post, *,
-                 electrics: LockElectrics = LockElectrics(), pin_factory: MockFactory | None = None) -> None:
-        pool = iter(pin for pin in SIM_PIN_POOL if all(
+                 electrics: LockElectrics = LockElectrics(), pin_factory: MockFactory | None = None,
+                 tamper: str | None = None) -> None:
+        pool = iter(pin for pin in SIM_PIN_POOL if pin != tamper and all(
             pin not in (w.relay, w.door) for w in lockers.values() if w is not None))
         wiring = {}
         for number, pins in sorted(lockers.items()):
@@ -152,6 +172,11 @@ class SimLockBank(GpioLockBank):
         sim_electrics = LockElectrics(electrics.pulse_seconds, electrics.relay_active_high,
                                       electrics.door_closed_level, electrics.door_pull_up, None)
         super().__init__(wiring, post, pin_factory=factory, electrics=sim_electrics)
+        # the Sim cabinet always has a tamper switch, quiet at start, so tests can open the service door
+        self.tamper_pin = tamper or next(pool)
+        self.tamper = self._tamper_input(self.tamper_pin, "high")
+        factory.pin(self.tamper_pin).drive_low()
+        self._listen_to_tamper()
         listeners = {n: (d.when_activated, d.when_deactivated) for n, d in self.doors.items()}
         for number, door in self.doors.items():
             door.when_activated = door.when_deactivated = None
@@ -171,6 +196,11 @@ class SimLockBank(GpioLockBank):
 
     def close_door(self, locker: int) -> None:
         self._drive(locker, open_=False)
+
+    def set_tamper(self, active: bool) -> None:
+        """Open (True) or close the cabinet's service door."""
+        pin = self.pin_factory.pin(self.tamper_pin)
+        pin.drive_high() if active else pin.drive_low()
 
     def relay_pin(self, locker: int):
         return self.pin_factory.pin(self.wiring[locker].relay)
