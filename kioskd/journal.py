@@ -30,9 +30,10 @@ def commit_release(store: Store, *, reservation_id: str, locker: int, reason: st
                    token_id: str | None, now: float) -> int:
     with store.transaction() as conn:
         row = conn.execute("SELECT status, locker FROM reservations WHERE id = ?", (reservation_id,)).fetchone()
-        wanted = "collected" if reason == "reopen" else "ready"
-        if row is None or row[0] != wanted or row[1] != locker:
-            raise ReleaseRefusedError("not_ready" if row is None or row[0] != "collected" else "already_collected")
+        wanted = ("collected", "on_loan") if reason == "reopen" else ("ready",)
+        if row is None or row[0] not in wanted or row[1] != locker:
+            raise ReleaseRefusedError("not_ready" if row is None or row[0] not in ("collected", "on_loan")
+                                      else "already_collected")
         out_of_service = conn.execute("SELECT out_of_service FROM lockers WHERE number = ?", (locker,)).fetchone()
         if out_of_service is None or out_of_service[0]:
             raise ReleaseRefusedError("locker_out_of_service")
@@ -93,9 +94,10 @@ def _collect(store: Store, reservation_id: str, release_id: int, door_left_open:
              recovered: bool) -> str | None:
     conn = store.conn
     release = conn.execute("SELECT locker, method FROM releases WHERE id = ?", (release_id,)).fetchone()
+    # a loan collected is on loan until its items come back; a pickup is simply collected
     cursor = conn.execute(
-        "UPDATE reservations SET status = 'collected', collected_at = ?, updated_at = ?"
-        " WHERE id = ? AND status = 'ready'", (iso(now), iso(now), reservation_id))
+        "UPDATE reservations SET status = CASE kind WHEN 'loan' THEN 'on_loan' ELSE 'collected' END,"
+        " collected_at = ?, updated_at = ? WHERE id = ? AND status = 'ready'", (iso(now), iso(now), reservation_id))
     if cursor.rowcount != 1 or release is None:
         return None
     payload = {"reservation": reservation_id, "locker": release[0], "method": release[1],
@@ -135,7 +137,7 @@ def recover_after_restart(store: Store, now: float) -> list[str]:
                             " WHERE state IN ('pending', 'opened') ORDER BY id").fetchall()
         # a pickup whose door opened and closed again, killed before the collection committed
         closed = conn.execute("SELECT l.id, l.reservation_id FROM reservations r JOIN releases l"
-                              " ON l.reservation_id = r.id AND l.state = 'closed' AND l.reason != 'reopen'"
+                              " ON l.reservation_id = r.id AND l.state = 'closed' AND l.reason IN ('pickup', 'retry')"
                               " WHERE r.status = 'ready' ORDER BY l.id").fetchall()
         for release_id, reservation_id in closed:
             _collect(store, reservation_id, release_id, False, now, recovered=True)
@@ -145,7 +147,7 @@ def recover_after_restart(store: Store, now: float) -> list[str]:
                          (iso(now), release_id))
             store.add_outbox("release.interrupted", {"release": release_id, "reservation": reservation_id,
                                                      "locker": locker, "door_opened": state == "opened"}, now)
-            if state == "opened" and reason != "reopen":
+            if state == "opened" and reason in ("pickup", "retry"):
                 _collect(store, reservation_id, release_id, False, now, recovered=True)
             notes.append(f"release {release_id} (locker {locker}) interrupted while {state}")
     return notes

@@ -89,3 +89,14 @@ def test_recovery_collects_a_closed_door_whose_collection_was_lost(store):
 def test_stale_pending_release_does_not_excuse_a_forced_door(store):
     release(store, "R-1", 1)
     assert journal.record_door_event(store, 1, True, NOW + 3600).forced
+
+
+def test_recovery_only_counts_citizen_pickups_as_collections(store):
+    """A staff load (or a return) whose door closed before a crash must not become a collection."""
+    with store.transaction() as conn:
+        for reason, state in (("load", "closed"), ("return", "opened")):
+            conn.execute("INSERT INTO releases (reservation_id, locker, reason, method, state, created_at)"
+                         " VALUES ('R-1', 1, ?, 'badge', ?, '2026-11-29T00:00:00+00:00')", (reason, state))
+    journal.recover_after_restart(store, NOW)
+    assert status(store, "R-1") == "ready"
+    assert "pickup.collected" not in [e["type"] for e in store.outbox()]

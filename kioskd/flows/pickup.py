@@ -355,7 +355,9 @@ class PickupFlow:
     def _identified(self, s: PickupState, e: Identified, now: float) -> Result:
         r = e.reservation
         s = replace(s, reservation_id=r.id, locker=r.locker, method=e.method)
-        refusal = {"collected": "already_collected", "cancelled": "cancelled", "expired": "expired",
+        refusal = {"collected": "already_collected", "on_loan": "already_collected",
+                   "partially_returned": "already_collected", "returned": "already_collected",
+                   "closed": "already_collected", "cancelled": "cancelled", "expired": "expired",
                    "awaiting_stock": "not_ready"}.get(r.status)
         if refusal is None and r.expires_at is not None and r.expires_at <= now:
             refusal = "expired"
