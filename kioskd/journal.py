@@ -7,6 +7,7 @@ may the caller energise the relay.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from dataclasses import dataclass
 
@@ -78,8 +79,13 @@ def record_door_event(store: Store, locker: int, opened: bool, now: float, *,
                      (locker, "opened" if opened else "closed", iso(now), release_id))
         forced = opened and release_id is None
         if forced:
-            store.add_outbox("alarm.door_forced", {"locker": locker, "at": iso(now)}, now)
+            payload = {"locker": locker, "at": iso(now)}
+            store.add_outbox("alarm.door_forced", payload, now)
             store.add_audit("kiosk", "alarm.door_forced", {"locker": locker}, now)
+            _alarm_state(store, "door_forced", locker, None, payload, now, cleared=False)
+        elif not opened:  # a closed door ends the alarms about it being open
+            for kind in ("door_forced", "door_left_open"):
+                _alarm_state(store, kind, locker, None, {}, now, cleared=True)
     return DoorRecord(release_id, forced)
 
 
@@ -122,7 +128,25 @@ def raise_alarm(store: Store, kind: str, locker: int | None, reservation_id: str
     with store.transaction():
         event_id = store.add_outbox(name, payload, now)
         store.add_audit("kiosk", name, {k: v for k, v in payload.items() if k != "at"}, now)
+        _alarm_state(store, kind, locker, (detail or {}).get("device"), payload, now, cleared=cleared)
     return event_id
+
+
+def _alarm_state(store: Store, kind: str, locker: int | None, device: str | None, payload: dict, now: float, *,
+                 cleared: bool) -> None:
+    """Keep the ``alarms`` table in step: one active row per (kind, locker, device) until it is cleared."""
+    match = "kind = ? AND locker IS ? AND device IS ? AND cleared_at IS NULL"
+    if cleared:
+        store.conn.execute(f"UPDATE alarms SET cleared_at = ? WHERE {match}", (iso(now), kind, locker, device))
+    elif store.conn.execute(f"SELECT 1 FROM alarms WHERE {match}", (kind, locker, device)).fetchone() is None:
+        store.conn.execute("INSERT INTO alarms (kind, locker, device, detail, raised_at) VALUES (?, ?, ?, ?, ?)",
+                           (kind, locker, device, json.dumps(payload, sort_keys=True), iso(now)))
+
+
+def active_alarms(store: Store) -> list[dict]:
+    rows = store.conn.execute("SELECT kind, locker, device, raised_at FROM alarms WHERE cleared_at IS NULL"
+                              " ORDER BY id").fetchall()
+    return [{"kind": k, "locker": lk, "device": d, "raised_at": at} for k, lk, d, at in rows]
 
 
 def recover_after_restart(store: Store, now: float) -> list[str]:

@@ -187,4 +187,17 @@ MIGRATIONS: list[list[str]] = [
         "CREATE INDEX releases_open ON releases(locker, state)",
         "CREATE INDEX releases_reservation ON releases(reservation_id, state)",
     ],
+    # 3: alarms with their state, for service mode (the outbox tells the town hall; this says what is active)
+    [
+        """CREATE TABLE alarms (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            kind TEXT NOT NULL,
+            locker INTEGER,
+            device TEXT,
+            detail TEXT NOT NULL,
+            raised_at TEXT NOT NULL,
+            cleared_at TEXT
+        )""",
+        "CREATE INDEX alarms_active ON alarms(kind, locker, device) WHERE cleared_at IS NULL",
+    ],
 ]

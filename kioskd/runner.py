@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from gpiozero.exc import GPIOZeroError
 
 from kioskd import effects as fx
-from kioskd import journal
+from kioskd import inventory, journal
 from kioskd.clock import Clock
 from kioskd.drivers.locks import LockBank
 from kioskd.drivers.speech import Speaker
@@ -23,6 +23,8 @@ from kioskd.store import Store
 from kioskd.ui import prompts
 
 log = logging.getLogger(__name__)
+
+SUSPECT_AFTER = ("door_not_opened", "relay_fault")  # alarms that make a locker suspect
 
 
 class Timers:
@@ -203,5 +205,8 @@ class EffectRunner:
         log.warning("alarm %s on locker %s", e.kind, e.locker)
         try:
             journal.raise_alarm(self._store, e.kind, e.locker, e.reservation_id, self._clock.time())
+            if e.kind in SUSPECT_AFTER and e.locker is not None:
+                # nobody is sent to this locker for a return or a load until staff have looked at it
+                inventory.mark_suspect(self._store, e.locker, self._clock.time())
         except sqlite3.Error:
             log.exception("could not record alarm %s", e.kind)

@@ -14,7 +14,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from kioskd import tokens
+from kioskd import journal, tokens
 from kioskd.app import Parts, build
 from kioskd.changes import apply_changes
 from kioskd.clock import ManualClock
@@ -216,6 +216,14 @@ class Harness:
     def focus(self) -> str | None:
         """Action of the button the keypad focus is on."""
         return self.parts.screen.focus
+
+    def alarms(self, *, active: bool = True) -> list[dict]:
+        """Alarms as service mode shows them: ``{"kind", "locker", "device", "raised_at"}``; with
+        ``active=False`` every alarm ever raised, with its ``cleared_at``."""
+        if active:
+            return journal.active_alarms(self.store)
+        rows = self.store.conn.execute("SELECT kind, locker, device, raised_at, cleared_at FROM alarms ORDER BY id")
+        return [dict(zip(("kind", "locker", "device", "raised_at", "cleared_at"), row, strict=True)) for row in rows]
 
     def outbox(self) -> list[dict]:
         return self.store.outbox()

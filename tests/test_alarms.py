@@ -115,3 +115,33 @@ def test_a_cut_tamper_wire_reads_as_tampered():
         assert Tamper(True) in posted
     finally:
         bank.close()
+
+
+def test_alarms_show_what_is_active_and_clear_when_resolved(kiosk):
+    from kioskd.events import DeviceStatus
+
+    kiosk.open_door(2)  # forced: no release
+    kiosk.kiosk.post(DeviceStatus("camera", False, "unplugged"))
+    kiosk.settle()
+    assert [(a["kind"], a["locker"], a["device"]) for a in kiosk.alarms()] == [
+        ("door_forced", 2, None), ("device_down", None, "camera")]
+    kiosk.close_door(2)
+    kiosk.kiosk.post(DeviceStatus("camera", True))
+    kiosk.settle()
+    assert kiosk.alarms() == []
+    assert [a["cleared_at"] is not None for a in kiosk.alarms(active=False)] == [True, True]
+
+
+def test_a_door_that_never_opens_makes_its_locker_suspect(kiosk):
+    from conftest import reservation
+
+    kiosk.load([reservation(locker=5)])
+    kiosk.press("pickup")
+    kiosk.press("method:pin")
+    kiosk.type_code("40213377")
+    kiosk.advance(20)  # no door: one retry
+    kiosk.advance(20)  # still none: the citizen is told where to get help
+    assert kiosk.screen == "help"
+    assert ("door_not_opened", 5) in [(a["kind"], a["locker"]) for a in kiosk.alarms()]
+    assert kiosk.store.conn.execute("SELECT suspect FROM lockers WHERE number = 5").fetchone()[0] == 1
+    assert "locker.suspect" in [e["type"] for e in kiosk.outbox()]

@@ -246,7 +246,7 @@ def version_1_database(path):
 def test_migration_from_version_1_keeps_data_and_enforces_constraints(tmp_path):
     version_1_database(tmp_path / "old.db")
     s = Store(tmp_path / "old.db")
-    assert s.version == 2 and s.integrity_ok()
+    assert s.version == len(MIGRATIONS) and s.integrity_ok()
     assert rows(s, "PRAGMA foreign_key_check") == []
     for table in ("products", "credentials", "spent_tokens", "outbox", "audit", "lockouts"):
         assert rows(s, f"SELECT * FROM {table}") == V1_ROWS[table], table
@@ -283,7 +283,7 @@ def test_migration_from_version_1_keeps_data_and_enforces_constraints(tmp_path):
         with pytest.raises(sqlite3.IntegrityError), s.transaction() as conn:
             conn.execute(statement)
     s.close()
-    assert Store(tmp_path / "old.db").version == 2  # opening again migrates nothing
+    assert Store(tmp_path / "old.db").version == len(MIGRATIONS)  # opening again migrates nothing
 
 
 def test_a_failed_migration_leaves_version_1_untouched(tmp_path, monkeypatch):
@@ -300,7 +300,7 @@ def test_a_failed_migration_leaves_version_1_untouched(tmp_path, monkeypatch):
     assert conn.execute("SELECT * FROM reservations ORDER BY id").fetchall() == V1_ROWS["reservations"]
     conn.close()
     monkeypatch.undo()
-    assert Store(tmp_path / "old.db").version == 2
+    assert Store(tmp_path / "old.db").version == len(MIGRATIONS)
 
 
 # ---- badges --------------------------------------------------------------------------------------------------
