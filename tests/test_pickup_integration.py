@@ -145,7 +145,7 @@ def test_door_never_opened_retries_once_then_alarm(kiosk):
     assert k.released == [(3, NOW), (3, NOW + 20)]
     k.advance(20)
     assert k.screen == "help"
-    assert [e["type"] for e in k.outbox()] == ["alarm.door_not_opened"]
+    assert [e["type"] for e in k.outbox()] == ["alarm.door_not_opened", "locker.suspect"]
     states = [r[0] for r in k.store.conn.execute("SELECT state FROM releases ORDER BY id")]
     assert states == ["unopened", "unopened"]
     assert k.store.conn.execute("SELECT status FROM reservations").fetchone()[0] == "ready"
@@ -262,7 +262,7 @@ def test_relay_fault_is_refused_and_alarmed(kiosk):
     k.parts.lock_bank.relays[3].close()  # the relay output is gone (e.g. a GPIO fault)
     pin_pickup(k)
     assert k.screen == "error" and k.released == []
-    assert [e["type"] for e in k.outbox()] == ["alarm.relay_fault"]
+    assert [e["type"] for e in k.outbox()] == ["alarm.relay_fault", "locker.suspect"]
     assert k.store.conn.execute("SELECT state FROM releases").fetchone()[0] == "unopened"
     assert k.store.conn.execute("SELECT status FROM reservations").fetchone()[0] == "ready"
 
