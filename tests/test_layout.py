@@ -20,12 +20,13 @@ from pathlib import Path  # noqa: E402
 import pygame  # noqa: E402
 import pytest  # noqa: E402
 
+from kioskd import i18n  # noqa: E402
 from kioskd.ui.frame import Layout, opening_groups  # noqa: E402
 from kioskd.ui.gallery import LANGUAGES, LAYOUTS, SAMPLE_LOCKERS, sample_screens  # noqa: E402
 from kioskd.ui.messages import catalogue  # noqa: E402
 from kioskd.ui.model import Icon, Label, overlaps  # noqa: E402
 from kioskd.ui.render import Renderer, font_path  # noqa: E402
-from kioskd.ui.screens import NO_BACK_SCREENS, SCREENS, build_screen  # noqa: E402
+from kioskd.ui.screens import NO_BACK_SCREENS, PURPOSES, SCREENS, TAG_NOTICES, build_screen  # noqa: E402
 from kioskd.ui.theme import DEFAULT_PALETTE, MIN_CAP_MM, MIN_TOUCH_MM, contrast_ratio, text_pairs  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -262,6 +263,27 @@ def test_every_catalogue_entry_is_translated():
         if any(mark in catalogue("fr")[msgid] for mark in "?!:;"):  # French spacing: a no-break space before
             assert all(catalogue("fr")[msgid][i - 1] == "\u00a0" for i, c in enumerate(catalogue("fr")[msgid])
                        if c in "?!:;"), msgid
+
+
+def test_french_puts_a_no_break_space_before_double_punctuation_everywhere():
+    def wrong(text):
+        return any(c in "?!:;" and text[i - 1] != "\u00a0" for i, c in enumerate(text) if i)
+
+    plurals, _rule = i18n.plural_forms("fr")
+    texts = {**catalogue("fr"), **{f"{msgid}[{i}]": form for msgid, forms in plurals.items()
+                                   for i, form in enumerate(forms)}}
+    assert not [msgid for msgid, text in texts.items() if wrong(text)]
+    assert len(plurals["return_tags.count"]) == 3  # 0 and 1, millions, the rest
+
+
+def test_the_gallery_shows_every_return_notice_and_both_locker_purposes():
+    samples = list(sample_screens())
+    assert {p.get("notice") for _, screen, p in samples if screen == "return_tags"} == {None, *TAG_NOTICES}
+    for screen in ("locker_open", "close_door"):
+        assert {p.get("purpose", "pickup") for _, name, p in samples if name == screen} == set(PURPOSES)
+    counts = {(p["presented"], p["total"]) for _, screen, p in samples if screen == "return_tags"}
+    assert any(a == 0 for a, _ in counts) and any(0 < a < b for a, b in counts) and any(a == b for a, b in counts)
+    assert any(p["outstanding"] > 0 for _, screen, p in samples if screen == "return_done")
 
 
 # ---- drawing: focus and touch feedback ----------------------------------------------------------

@@ -152,3 +152,96 @@ def test_unknown_screens_and_hints_are_programming_errors():
     with pytest.raises(ValueError):
         hint_prompt("nope", "en")
     assert hint_prompt("hold_five", "fr").text.startswith("Pour utiliser")
+
+
+# ---- the return of loaned items ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("lang,count", [("en", "Two of three items recognised."),
+                                        ("nl", "Twee van drie voorwerpen herkend."),
+                                        ("fr", "Deux sur trois articles reconnus.")])
+def test_a_return_says_the_count_in_words_and_never_the_product(lang, count):
+    params = {"presented": 2, "total": 3, "product": "Sleutel zaal 12", "notice": None}
+    for keys in (False, True):
+        u = screen_prompt("return_tags", params, lang, LAYOUT, keys=keys)
+        assert count in u.text and not re.search(r"\d", u.text)
+        assert "Sleutel" not in u.text and "sleutel" not in u.prompt_id  # shown on screen, never said
+    assert u.prompt_id == "screen.return_tags.2-of-3.keys"
+    one = screen_prompt("return_tags", {"presented": 0, "total": 1}, "en", LAYOUT, keys=False).text
+    assert one.startswith("Zero of one item recognised.")
+
+
+@pytest.mark.parametrize("lang,words", [("en", "This tag does not belong to this loan."),
+                                        ("nl", "Dit label hoort niet bij deze uitlening."),
+                                        ("fr", "Cette étiquette ne fait pas partie de ce prêt.")])
+def test_a_tag_of_another_loan_is_said_first_and_nothing_about_whose_it_is(lang, words):
+    u = screen_prompt("return_tags", {"presented": 1, "total": 3, "notice": "wrong_tag"}, lang, LAYOUT, keys=False)
+    assert u.text.startswith(words) and u.prompt_id == "screen.return_tags.1-of-3.wrong_tag.touch"
+    plain = screen_prompt("return_tags", {"presented": 1, "total": 3}, lang, LAYOUT, keys=False)
+    assert u.text == f"{words} {plain.text}"
+    counted = screen_prompt("return_tags", {"presented": 1, "total": 3, "notice": "already_counted"}, "en", LAYOUT,
+                            keys=False)
+    assert counted.text.startswith("This item was already counted.")
+
+
+def test_the_return_prompts_tell_what_to_do_next():
+    def text(presented, total, keys=False):
+        return screen_prompt("return_tags", {"presented": presented, "total": total}, "en", LAYOUT, keys=keys).text
+
+    assert "right of the screen" in text(0, 2) and "Put in a locker" not in text(0, 2)
+    assert "next item" in text(1, 2) and "Touch Put in a locker" in text(1, 2)
+    assert "All items recognised." in text(2, 2) and "Touch Put in a locker" in text(2, 2)
+    assert "Choose Put in a locker" in text(2, 2, keys=True) and "Enter" in text(2, 2, keys=True)
+    identify = screen_prompt("return_identify", {"qr_available": True}, "en", LAYOUT, keys=False).text
+    assert "right of the screen" in identify and "Enter a code" in identify and "QR code" in identify
+    assert "QR" not in screen_prompt("return_identify", {"qr_available": False}, "en", LAYOUT, keys=True).text
+
+
+@pytest.mark.parametrize("lang,expected", [
+    ("en", "Thank you! You returned two items. Please bring the other item back too."),
+    ("nl", "Dank u wel! U hebt twee voorwerpen teruggebracht. Breng ook het andere voorwerp nog terug."),
+    ("fr", "Merci ! Vous avez rapporté deux articles. Veuillez aussi rapporter l’autre article."),
+])
+def test_the_thanks_after_a_partial_return_asks_for_the_rest(lang, expected):
+    u = screen_prompt("return_done", {"returned": 2, "outstanding": 1, "locker": 4}, lang, LAYOUT, keys=False)
+    assert (u.text, u.prompt_id) == (expected, "screen.return_done.2-1.touch")
+    done = screen_prompt("return_done", {"returned": 3, "outstanding": 0}, "en", LAYOUT, keys=False)
+    assert done.text == "Thank you! You returned three items."
+
+
+@pytest.mark.parametrize("lang,expected", [
+    ("en", "Locker four is open, on the left, second row. Put the items in the locker and close the door."),
+    ("nl", "Kluis vier is open, links, tweede rij. Leg de voorwerpen in de kluis en sluit de deur."),
+    ("fr", "Le casier quatre est ouvert, à gauche, deuxième rangée. Déposez les articles dans le casier et "
+           "refermez la porte."),
+])
+def test_a_locker_opened_for_a_return_says_to_put_the_items_in(lang, expected):
+    u = screen_prompt("locker_open", {"locker": 4, "purpose": "return"}, lang, LAYOUT, keys=False)
+    assert (u.text, u.prompt_id) == (expected, "screen.locker_open.4.return.touch")
+    pickup = screen_prompt("locker_open", {"locker": 4, "purpose": "pickup"}, lang, LAYOUT, keys=False)
+    assert pickup == screen_prompt("locker_open", {"locker": 4}, lang, LAYOUT, keys=False)
+    assert pickup.prompt_id == "screen.locker_open.4.touch" and pickup.text != u.text
+    door = screen_prompt("close_door", {"locker": 4, "purpose": "return"}, lang, LAYOUT, keys=False)
+    assert door.prompt_id == "screen.close_door.4.return.touch"
+    reminder = {"locker": 4, "reminder": True, "can_extend": True}
+    assert (screen_prompt("close_door", {**reminder, "purpose": "return"}, lang, LAYOUT, keys=False)
+            == screen_prompt("close_door", reminder, lang, LAYOUT, keys=False))  # the same words, the same clip
+
+
+def test_the_return_errors_are_spoken():
+    assert screen_prompt("error", {"reason": "unknown_tag"}, "en", LAYOUT, keys=False).text == (
+        "Tag not recognised. This tag is not known. Try another item, or type your code.")
+    no_locker = screen_prompt("error", {"reason": "no_free_locker"}, "fr", LAYOUT, keys=False).text
+    assert no_locker.startswith("Problème de casier. Il n’y a pas de casier libre")
+
+
+def test_return_prompts_are_made_in_advance_for_small_loans_and_every_locker():
+    ids = {u.prompt_id for u in PROMPTS if u.lang == "en"}
+    for total in (1, 2, 3):
+        for presented in range(total + 1):
+            for notice in ("", ".wrong_tag", ".already_counted"):
+                assert f"screen.return_tags.{presented}-of-{total}{notice}.touch" in ids
+    assert {"screen.return_done.1-2.keys", "screen.return_done.3-0.touch"} <= ids
+    for locker in (p[0] for p in LAYOUT.lockers):
+        assert {f"screen.locker_open.{locker}.return.touch", f"screen.close_door.{locker}.return.keys"} <= ids
+    assert {"screen.return_identify.qr.touch", "screen.return_identify.keys", "focus.continue"} <= ids

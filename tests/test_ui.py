@@ -13,7 +13,7 @@ import pytest  # noqa: E402
 from kioskd.events import Key, Tap  # noqa: E402
 from kioskd.ui.gallery import LAYOUTS, SAMPLE_LOCKERS, sample_screens  # noqa: E402
 from kioskd.ui.messages import catalogue, translate  # noqa: E402
-from kioskd.ui.model import Button, CodeDisplay, LockerMap, overlaps  # noqa: E402
+from kioskd.ui.model import Button, CodeDisplay, Icon, Label, LockerMap, Tally, overlaps  # noqa: E402
 from kioskd.ui.render import NBSP, Renderer, font_path  # noqa: E402
 from kioskd.ui.screens import ERROR_REASONS, SCREENS, Layout, build_screen  # noqa: E402
 from kioskd.ui.simpanel import SimAction, SimPanel  # noqa: E402
@@ -152,6 +152,109 @@ def test_screen_specific_buttons():
     assert {"extend", "restart"} <= actions("timeout", seconds=15, extensions_left=1)
     assert "extend" not in actions("timeout", seconds=15, extensions_left=0)
     assert actions("checking") == actions("out_of_service") == {"lang:nl", "lang:fr", "lang:en"}
+    header = {"lang:nl", "lang:fr", "lang:en", "help"}
+    assert actions("return_identify", qr_available=True) == header | {"method:pin", "back", "restart"}
+    assert actions("return_tags", presented=0, total=2) == header | {"back", "restart"}
+    assert actions("return_tags", presented=1, total=2) == header | {"continue", "back", "restart"}
+    assert actions("return_done", returned=2, outstanding=0, locker=4) == header | {"done"}
+
+
+def _return_tags(lang="en", **params):
+    return build_screen("return_tags", {"presented": 0, "total": 3, "product": "", "notice": None, **params}, lang,
+                        LANDSCAPE)
+
+
+def test_return_identify_says_where_the_reader_is_and_offers_qr_only_with_a_camera():
+    with_qr = build_screen("return_identify", {"qr_available": True}, "en", LANDSCAPE)
+    without = build_screen("return_identify", {"qr_available": False}, "en", LANDSCAPE)
+    place = translate("en", "return.reader_place")
+    assert any(place in t for t in with_qr.texts())
+    assert any("QR code" in t for t in with_qr.texts()) and not any("QR code" in t for t in without.texts())
+    assert "tag" in [w.name for w in with_qr.widgets if isinstance(w, Icon)]
+    assert with_qr.button("method:pin").label == "Enter a code"
+
+
+def test_return_tags_counts_in_words_and_boxes():
+    some = _return_tags(presented=1, total=3)
+    assert "1 of 3 items recognised" in some.texts()
+    assert "Hold the next item’s tag against the reader." in some.texts()
+    (tally,) = [w for w in some.widgets if isinstance(w, Tally)]
+    assert (tally.counted, tally.total, tally.boxes()) == (1, 3, "☑☐☐")
+    assert "0 of 1 item recognised" in _return_tags(presented=0, total=1).texts()
+    assert "0 van 1 voorwerp herkend" in _return_tags("nl", presented=0, total=1).texts()
+    assert "2 sur 3 articles reconnus" in _return_tags("fr", presented=2, total=3).texts()
+    done = _return_tags(presented=3, total=3)
+    assert "All items recognised." in done.texts() and done.button("continue").style == "primary"
+    first = _return_tags(presented=0, total=2)
+    assert any(translate("en", "return.reader_place") in t for t in first.texts())
+    # counts past what the flow could mean are clamped; too many items to draw are counted in words only
+    assert "3 of 3 items recognised" in _return_tags(presented=9, total=3).texts()
+    many = _return_tags(presented=25, total=40)
+    assert "25 of 40 items recognised" in many.texts() and not [w for w in many.widgets if isinstance(w, Tally)]
+
+
+def test_return_tags_notices_are_clear_and_not_colour_alone():
+    wrong = _return_tags(presented=1, notice="wrong_tag")
+    alert = next(w for w in wrong.widgets if isinstance(w, Label) and w.style == "alert")
+    assert alert.text == "This tag does not belong to this loan."
+    assert [w.name for w in wrong.widgets if isinstance(w, Icon)] == ["alert"]
+    counted = _return_tags(presented=2, notice="already_counted")
+    assert "This item was already counted." in counted.texts()
+    assert [w.name for w in counted.widgets if isinstance(w, Icon)] == ["warning"]
+    assert _return_tags(presented=1, notice="nonsense").texts() == _return_tags(presented=1).texts()
+
+
+def test_return_tags_shows_the_product_when_the_flow_names_it():
+    assert "Feestmateriaal" in _return_tags(presented=1, product="Feestmateriaal").texts()
+    assert "" not in _return_tags(presented=1, product="").texts()
+
+
+def test_the_tally_ticks_counted_boxes_so_the_count_is_seen_by_shape():
+    model = _return_tags(presented=1, total=2)
+    (tally,) = [w for w in model.widgets if isinstance(w, Tally)]
+    renderer = Renderer(pygame.Surface((LANDSCAPE.width, LANDSCAPE.height)))
+    renderer.draw(model)
+    x, y, w, h = tally.rect
+    ink, paper = DEFAULT_PALETTE.dot, DEFAULT_PALETTE.code_fill
+
+    def share(half):  # of ink and of white paper among the pixels of one box's half of the row
+        pixels = [tuple(renderer.surface.get_at((px, py)))[:3] for px in range(x + half * w // 2,
+                                                                                 x + (half + 1) * w // 2)
+                  for py in range(y, y + h)]
+        return pixels.count(ink) / len(pixels), pixels.count(paper) / len(pixels)
+
+    (ticked_ink, ticked_paper), (empty_ink, empty_paper) = share(0), share(1)
+    assert ticked_ink > 0.4 and ticked_paper > 0.02  # a filled box with a white tick in it
+    assert empty_ink < 0.2 and empty_paper > 0.4  # an outlined box, empty
+
+
+def test_return_done_thanks_with_the_count_and_asks_for_the_rest():
+    def texts(lang, **params):
+        return build_screen("return_done", {"locker": 4, **params}, lang, LANDSCAPE).texts()
+
+    assert "Thank you! You returned one item." in texts("en", returned=1, outstanding=0)
+    assert "Thank you! You returned 2 items." in texts("en", returned=2, outstanding=1)
+    assert "Please bring the other item back too." in texts("en", returned=2, outstanding=1)
+    assert "Please bring the other 3 items back too." in texts("en", returned=1, outstanding=3)
+    assert not any("bring" in t for t in texts("en", returned=3, outstanding=0))
+    assert "Breng ook de andere 3 voorwerpen nog terug." in texts("nl", returned=1, outstanding=3)
+    assert "Merci\u00a0! Vous avez rapporté 1 article." in texts("fr", returned=1, outstanding=0)
+    assert "Veuillez aussi rapporter les 2 autres articles." in texts("fr", returned=1, outstanding=2)
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_locker_screens_say_take_or_put_in_by_purpose(lang):
+    def texts(screen, **params):
+        return build_screen(screen, {"locker": 4, **params}, lang, LANDSCAPE).texts()
+
+    take, place = translate(lang, "locker_open.take"), translate(lang, "locker_open.place")
+    assert take in texts("locker_open") and take in texts("locker_open", purpose="pickup")
+    assert place in texts("locker_open", purpose="return") and take not in texts("locker_open", purpose="return")
+    assert texts("locker_open", purpose="nonsense") == texts("locker_open")
+    title = translate(lang, "close_door.title", locker=4)
+    assert title in texts("close_door", purpose="return") and title in texts("close_door")
+    assert translate(lang, "close_door.place") in texts("close_door", purpose="return")
+    assert texts("close_door", reminder=True, purpose="return") == texts("close_door", reminder=True)
 
 
 def test_error_messages_are_specific():
@@ -162,6 +265,12 @@ def test_error_messages_are_specific():
     assert "Try again in 45 seconds" in text(reason="locked_out", locked_seconds=45)
     assert "locker 7 did not open" in text(reason="door_not_opened", locker=7)
     assert "eID or itsme" in text(reason="strong_required")
+    assert "Tag not recognised" in text(reason="unknown_tag") and "Try again" in text(reason="unknown_tag")
+    assert "Return not possible" in text(reason="nothing_to_return")
+    assert "already been returned" in text(reason="nothing_to_return")
+    assert "not been collected yet" in text(reason="not_on_loan")
+    no_locker = text(reason="no_free_locker")
+    assert "no free locker" in no_locker and LANDSCAPE.contact in no_locker and "Try again" not in no_locker
     assert text(reason="no_such_reason") == text(reason="internal")
     assert "Something went wrong" in text(reason="no_such_reason")
 

@@ -47,9 +47,15 @@ def sample_screens() -> Iterator[tuple[str, str, Mapping]]:
     yield "pin", "pin", {"entered": 3, "length": 8}
     yield "scan", "scan", {}
     yield "checking", "checking", {}
-    yield "locker_open", "locker_open", {"locker": 5, "retry": False}
-    yield "locker_open-retry", "locker_open", {"locker": 8, "retry": True}
+    yield "locker_open", "locker_open", {"locker": 5, "retry": False, "purpose": "pickup"}
+    yield "locker_open-retry", "locker_open", {"locker": 8, "retry": True, "purpose": "pickup"}
+    yield "locker_open-return", "locker_open", {"locker": 7, "retry": False, "purpose": "return"}
+    yield "locker_open-return_retry", "locker_open", {"locker": 7, "retry": True, "purpose": "return"}
     yield "close_door", "close_door", {"locker": 5, "reminder": False, "can_extend": False}
+    yield "close_door-return", "close_door", {"locker": 7, "reminder": False, "can_extend": False,
+                                              "purpose": "return"}
+    yield "close_door-return_reminder", "close_door", {"locker": 7, "reminder": True, "can_extend": True,
+                                                       "purpose": "return"}
     yield "close_door-reminder", "close_door", {"locker": 5, "reminder": True, "can_extend": True}
     yield "close_door-reminder_last", "close_door", {"locker": 5, "reminder": True, "can_extend": False}
     yield "thanks", "thanks", {"locker": 5, "can_reopen": True, "reopen_seconds": 60}
@@ -63,7 +69,22 @@ def sample_screens() -> Iterator[tuple[str, str, Mapping]]:
     yield "help-at-door", "help", {"reason": None, "locker": 5, "in_session": True, "at_door": True}
     yield "timeout", "timeout", {"seconds": 15, "extensions_left": 2}
     yield "timeout-last", "timeout", {"seconds": 15, "extensions_left": 0}
-    yield "return_info", "return_info", {}
+    yield "return_identify", "return_identify", {"qr_available": True}
+    yield "return_identify-tag_or_code", "return_identify", {"qr_available": False}
+    for stem, presented, total, notice in (("first", 0, 3, None), ("some", 1, 3, None), ("all", 2, 2, None),
+                                           ("one", 1, 1, None), ("wrong_tag", 1, 3, "wrong_tag"),
+                                           ("wrong_tag_first", 0, 2, "wrong_tag"),
+                                           ("already_counted", 2, 3, "already_counted"),
+                                           ("already_counted_all", 3, 3, "already_counted"), ("many", 7, 12, None)):
+        yield f"return_tags-{stem}", "return_tags", {"presented": presented, "total": total, "notice": notice,
+                                                     "product": "Feestmateriaal: tafels en stoelen"}
+    yield "return_tags-no_product", "return_tags", {"presented": 1, "total": 2, "notice": None, "product": ""}
+    yield "return_tags-too_many_to_draw", "return_tags", {"presented": 25, "total": 40, "notice": "wrong_tag",
+                                                          "product": ""}
+    yield "return_done", "return_done", {"returned": 3, "outstanding": 0, "locker": 7}
+    yield "return_done-one", "return_done", {"returned": 1, "outstanding": 0, "locker": 7}
+    yield "return_done-partial", "return_done", {"returned": 2, "outstanding": 1, "locker": 7}
+    yield "return_done-partial_many", "return_done", {"returned": 1, "outstanding": 11, "locker": 7}
     yield "out_of_service", "out_of_service", {}
 
 

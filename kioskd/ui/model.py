@@ -16,6 +16,8 @@ LockerPlace = tuple[int, int, int, str]  # number, row (1 = top), column (1 = le
 
 FILLED_DOT = "●"
 EMPTY_DOT = "○"
+TICKED_BOX = "☑"
+EMPTY_BOX = "☐"
 
 
 def contains(rect: Rect, x: float, y: float) -> bool:
@@ -83,6 +85,22 @@ class CodeDisplay:
 
 
 @dataclass(frozen=True)
+class Tally:
+    """A row of boxes, one per item of a return, ticked for each item recognised so far.
+
+    A ticked box is filled and carries a tick, so the count is seen by shape, not only by colour.
+    """
+
+    rect: Rect
+    counted: int
+    total: int
+
+    def boxes(self) -> str:
+        ticked = max(0, min(self.counted, self.total))
+        return TICKED_BOX * ticked + EMPTY_BOX * (self.total - ticked)
+
+
+@dataclass(frozen=True)
 class Arrow:
     """A big arrow pointing at something outside the screen (the camera below it)."""
 
@@ -90,7 +108,7 @@ class Arrow:
     direction: str = "down"  # down, up, left, right
 
 
-ICONS = ("alert", "warning", "clock", "speaker", "text_size", "help")
+ICONS = ("alert", "warning", "clock", "speaker", "text_size", "help", "tag")
 
 
 @dataclass(frozen=True)
@@ -101,7 +119,7 @@ class Icon:
     name: str  # one of ICONS
 
 
-Widget = Label | Button | LockerMap | CodeDisplay | Arrow | Icon
+Widget = Label | Button | LockerMap | CodeDisplay | Tally | Arrow | Icon
 
 
 @dataclass(frozen=True)
@@ -126,6 +144,8 @@ class ScreenModel:
                     texts.append(widget.highlight_text)
             elif isinstance(widget, CodeDisplay):
                 texts.append(widget.dots())
+            elif isinstance(widget, Tally):
+                texts.append(widget.boxes())
         return texts
 
     def buttons(self) -> list[Button]:

@@ -10,6 +10,9 @@ no digit character ever reaches the loudspeaker's text: a PIN cannot leak throug
 can prove it by looking for digits. A screen with a code says how many digits are wanted, never which
 were typed. Prompts come in two forms: ``touch`` for sighted users, ``keys`` for the audio mode, which
 also says which keypad key does what.
+
+What a citizen collects or returns is shown on the screen but never said: the loudspeaker is heard by
+whoever stands nearby, so a return's prompts say how many items were recognised, never which.
 """
 
 from __future__ import annotations
@@ -27,12 +30,15 @@ from kioskd.ui.messages import N_, language_name, translate, translate_plural
 from kioskd.ui.model import Button
 from kioskd.ui.screens import (
     CODE_REASONS,
-    ERROR_HEADINGS,
     ERROR_REASONS,
     ERROR_TEXTS,
     RETRYABLE_REASONS,
-    error_group,
+    TAG_NOTICE_TEXTS,
+    TAG_NOTICES,
+    error_heading,
+    locker_purpose,
     param_int,
+    tag_notice,
 )
 
 # Belgian French counts septante and nonante; the kiosk speaks as its town does
@@ -182,7 +188,9 @@ class _Prompt:
 
 
 def _sentence(text: str) -> str:
+    """A full stop if it has none, and a capital: a count in words may begin it ("two of three items…")."""
     text = text.strip()
+    text = text[:1].upper() + text[1:]
     return text if text[-1] in ".?!:;…" else f"{text}."
 
 
@@ -225,15 +233,25 @@ def _checking(p: _Prompt, params: Mapping, layout: Layout) -> None:
 
 def _locker_open(p: _Prompt, params: Mapping, layout: Layout) -> None:
     locker = param_int(params, "locker")
+    returning = locker_purpose(params) == "return"
     if params.get("retry"):
         p.fact("retry")
         p.say("locker_open.retry")
+    if locker is not None:
+        p.fact(locker)
+    if returning:
+        p.fact("return")
     if locker is None:
-        p.say("speech.locker_open.any")
+        if returning:
+            p.say("speech.locker_open.return_any")
+        else:
+            p.say("speech.locker_open.any")
         return
-    p.fact(locker)
     where = where_words(layout, locker, p.lang)
-    p.say("speech.locker_open", locker=p.words(locker), where=where)
+    if returning:
+        p.say("speech.locker_open.return", locker=p.words(locker), where=where)
+    else:
+        p.say("speech.locker_open", locker=p.words(locker), where=where)
 
 
 def _close_door(p: _Prompt, params: Mapping, layout: Layout) -> None:
@@ -249,6 +267,9 @@ def _close_door(p: _Prompt, params: Mapping, layout: Layout) -> None:
             p.touch_hint("speech.extend.touch")
     else:
         p.say("close_door.title", locker=spoken)
+        if locker_purpose(params) == "return":  # the reminder's words are the same for both purposes
+            p.fact("return")
+            p.say("close_door.place")
 
 
 def _thanks(p: _Prompt, params: Mapping, layout: Layout) -> None:
@@ -266,7 +287,7 @@ def _error(p: _Prompt, params: Mapping, layout: Layout) -> None:
     if reason not in ERROR_REASONS:
         reason = "internal"
     p.fact(reason)
-    p.say(ERROR_HEADINGS[error_group(reason)])
+    p.say(error_heading(reason))
     if reason == "locked_out":
         seconds = param_int(params, "locked_seconds")
         if seconds is None or seconds <= 0:
@@ -326,10 +347,51 @@ def _timeout(p: _Prompt, params: Mapping, layout: Layout) -> None:
         p.fact("last")
 
 
-def _return_info(p: _Prompt, params: Mapping, layout: Layout) -> None:
-    p.say("return_info.title")
-    p.say("return_info.text")
-    p.keys_hint("speech.keys.back")
+def _return_identify(p: _Prompt, params: Mapping, layout: Layout) -> None:
+    p.say("return.title")
+    p.say("return_identify.tag", place=p.t("return.reader_place"))
+    p.touch_hint("speech.return_identify.code_touch")
+    p.keys_hint("speech.return_identify.code_keys")
+    if params.get("qr_available"):
+        p.fact("qr")
+        p.say("return_identify.qr")
+    p.keys_hint("speech.keys.move")
+
+
+def _return_tags(p: _Prompt, params: Mapping, layout: Layout) -> None:
+    """The news first (a tag refused), then the count; the product is shown but never said."""
+    total = max(0, param_int(params, "total") or 0)
+    presented = max(0, min(total, param_int(params, "presented") or 0))
+    notice = tag_notice(params)
+    p.fact(f"{presented}-of-{total}")
+    if notice is not None:
+        p.fact(notice)
+        p.say(TAG_NOTICE_TEXTS[notice])
+    p.say_n("return_tags.count", "return_tags.count.plural", total, presented=p.words(presented),
+            total=p.words(total))
+    if presented >= total:
+        p.say("return_tags.all")
+        p.touch_hint("speech.return_tags.continue_touch")
+        p.keys_hint("speech.return_tags.continue_keys")
+        p.keys_hint("speech.keys.move")
+    elif presented == 0:
+        p.say("return_tags.first", place=p.t("return.reader_place"))
+        p.keys_hint("speech.keys.back")
+    else:
+        p.say("return_tags.next")
+        p.touch_hint("speech.return_tags.partial_touch")
+        p.keys_hint("speech.return_tags.partial_keys")
+        p.keys_hint("speech.keys.move")
+
+
+def _return_done(p: _Prompt, params: Mapping, layout: Layout) -> None:
+    returned = max(0, param_int(params, "returned") or 0)
+    outstanding = max(0, param_int(params, "outstanding") or 0)
+    p.fact(f"{returned}-{outstanding}")
+    p.say_n("return_done.title", "return_done.title.plural", returned, returned=p.words(returned))
+    if outstanding > 0:
+        p.say_n("return_done.outstanding", "return_done.outstanding.plural", outstanding,
+                outstanding=p.words(outstanding))
 
 
 def _out_of_service(p: _Prompt, params: Mapping, layout: Layout) -> None:
@@ -341,7 +403,8 @@ def _out_of_service(p: _Prompt, params: Mapping, layout: Layout) -> None:
 _SCREENS = {
     "attract": _attract, "method": _method, "pin": _pin, "scan": _scan, "checking": _checking,
     "locker_open": _locker_open, "close_door": _close_door, "thanks": _thanks, "error": _error, "help": _help,
-    "timeout": _timeout, "return_info": _return_info, "out_of_service": _out_of_service,
+    "timeout": _timeout, "return_identify": _return_identify, "return_tags": _return_tags,
+    "return_done": _return_done, "out_of_service": _out_of_service,
 }
 SCREENS_WITH_PROMPTS = tuple(_SCREENS)
 
@@ -413,14 +476,20 @@ def _variants(layout: Layout, config) -> Iterator[tuple[str, dict]]:
     grace = int(config.pickup.reopen_grace_seconds)
     max_minutes = math.ceil(config.lockout.max_seconds / 60)
     yield from (("attract", {}), ("method", {"qr_available": True}), ("method", {"qr_available": False}),
-                ("pin", {"length": pin_length}), ("scan", {}), ("checking", {}), ("return_info", {}),
-                ("out_of_service", {}), ("timeout", {"seconds": warning, "extensions_left": 1}),
+                ("pin", {"length": pin_length}), ("scan", {}), ("checking", {}), ("out_of_service", {}),
+                ("timeout", {"seconds": warning, "extensions_left": 1}),
                 ("timeout", {"seconds": warning, "extensions_left": 0}), ("help", {}),
-                ("help", {"reason": "unknown_code"}), ("locker_open", {}))
+                ("help", {"reason": "unknown_code"}), ("locker_open", {}),
+                ("locker_open", {"purpose": "return"}), ("return_identify", {"qr_available": True}),
+                ("return_identify", {"qr_available": False}))
+    yield from _return_variants()
     for locker in lockers:
         yield "locker_open", {"locker": locker}
         yield "locker_open", {"locker": locker, "retry": True}
+        yield "locker_open", {"locker": locker, "purpose": "return"}
+        yield "locker_open", {"locker": locker, "retry": True, "purpose": "return"}
         yield "close_door", {"locker": locker}
+        yield "close_door", {"locker": locker, "purpose": "return"}
         yield "close_door", {"locker": locker, "reminder": True, "can_extend": True}
         yield "close_door", {"locker": locker, "reminder": True, "can_extend": False}
         yield "thanks", {"locker": locker, "can_reopen": True, "reopen_seconds": grace}
@@ -434,6 +503,19 @@ def _variants(layout: Layout, config) -> Iterator[tuple[str, dict]]:
     # of milliseconds, and pre-making them would cost tens of megabytes of WAV on the SD card
     for minutes in range(1, min(max_minutes, 5) + 1):
         yield "error", {"reason": "locked_out", "locked_seconds": minutes * 60}
+
+
+def _return_variants() -> Iterator[tuple[str, dict]]:
+    """Counting the tags of loans of up to three items, with each notice; the thanks for those counts.
+
+    Larger loans are rare (party material): their prompts are made on first use.
+    """
+    for total in range(1, 4):
+        for presented in range(total + 1):
+            for notice in (None, *TAG_NOTICES):
+                yield "return_tags", {"presented": presented, "total": total, "product": "", "notice": notice}
+        for returned in range(1, total + 1):
+            yield "return_done", {"returned": returned, "outstanding": total - returned}
 
 
 def all_prompts(config) -> Iterator[Utterance]:

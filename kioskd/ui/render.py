@@ -11,12 +11,13 @@ so colour is never the only cue.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import pygame
 
-from kioskd.ui.model import Arrow, Button, CodeDisplay, Icon, Label, LockerMap, Rect, ScreenModel
+from kioskd.ui.model import Arrow, Button, CodeDisplay, Icon, Label, LockerMap, Rect, ScreenModel, Tally
 from kioskd.ui.theme import (
     BUTTON_TEXT_STYLES,
     DEFAULT_PALETTE,
@@ -149,6 +150,8 @@ class Renderer:
                 self._locker_map(widget, m)
             elif isinstance(widget, CodeDisplay):
                 self._code(widget, m)
+            elif isinstance(widget, Tally):
+                self._tally(widget, m)
             elif isinstance(widget, Arrow):
                 self._arrow(widget)
             elif isinstance(widget, Icon):
@@ -284,6 +287,20 @@ class Renderer:
             font = self.type.font("bold", max(8, round(side * 0.8)))
             image = font.render("?", True, color)
             s.blit(image, image.get_rect(center=(cx, cy + side // 30)))
+        elif name == "tag":  # a tag with its hole, and the waves of the contactless sign beside it
+            card = pygame.Rect(box.x + side * 0.04, box.y + side * 0.18, side * 0.38, side * 0.64)
+            pygame.draw.rect(s, color, card, width=line, border_radius=max(2, side // 10))
+            pygame.draw.circle(s, color, (card.centerx, card.y + side * 0.17), max(3, round(side * 0.075)),
+                               width=max(1, line // 2))
+            centre = (card.right - side * 0.06, cy)
+            for k in (1, 2, 3):  # each wave a filled band: pygame's thick arcs leave holes
+                r = side * (0.1 + 0.14 * k)
+                angles = [-0.75 + 1.5 * i / 12 for i in range(13)]
+                outer = [(centre[0] + (r + line / 2) * math.cos(a), centre[1] + (r + line / 2) * math.sin(a))
+                         for a in angles]
+                inner = [(centre[0] + (r - line / 2) * math.cos(a), centre[1] + (r - line / 2) * math.sin(a))
+                         for a in reversed(angles)]
+                pygame.draw.polygon(s, color, outer + inner)
 
     def _exclamation(self, box: pygame.Rect, color: Color) -> None:
         """A "!" filling ``box`` from top to bottom: a bar, a gap, a dot."""
@@ -372,6 +389,26 @@ class Renderer:
                 pygame.draw.circle(self.surface, p.dot, centre, radius)
             else:
                 pygame.draw.circle(self.surface, p.dot, centre, radius, width=max(2, radius // 4))
+
+    def _tally(self, widget: Tally, m: Metrics) -> None:
+        """One box per item: filled with a tick when counted, empty otherwise."""
+        p = self.palette
+        rect = pygame.Rect(widget.rect)
+        n = max(1, widget.total)
+        step = rect.w / n
+        side = max(8, int(min(step - max(4, m.px(1.5)), rect.h)))
+        thick, tick = max(2, m.px(0.8)), max(3, m.px(1.4))
+        for i in range(widget.total):
+            box = pygame.Rect(0, 0, side, side)
+            box.center = (round(rect.x + step * (i + 0.5)), rect.centery)
+            if i < widget.counted:
+                pygame.draw.rect(self.surface, p.dot, box, border_radius=max(2, side // 8))
+                points = [(box.x + box.w * 0.2, box.y + box.h * 0.52), (box.x + box.w * 0.42, box.y + box.h * 0.75),
+                          (box.x + box.w * 0.82, box.y + box.h * 0.25)]
+                pygame.draw.lines(self.surface, p.code_fill, False, points, tick)
+            else:
+                pygame.draw.rect(self.surface, p.code_fill, box, border_radius=max(2, side // 8))
+                pygame.draw.rect(self.surface, p.dot, box, width=thick, border_radius=max(2, side // 8))
 
     def _arrow(self, widget: Arrow) -> None:
         x, y, w, h = widget.rect

@@ -6,8 +6,12 @@ is the frame's business (``kioskd.ui.frame``).
 
 Every screen a citizen can leave has "Back" and "Start over" in the footer. The exceptions are the start
 screen, the transient "one moment" screen, the two screens shown while a door stands open (the citizen
-must take the item and close the door, so there is nothing to go back to), the thank-you screen, the
-timeout warning (its own buttons are "More time" and "Start over") and the out-of-service screen.
+must take the item, or put the items in, and close the door, so there is nothing to go back to), the two
+thank-you screens (after a pickup and after a return), the timeout warning (its own buttons are "More
+time" and "Start over") and the out-of-service screen.
+
+A locker is opened for one of two purposes, a pickup or a return; the two locker screens take a ``purpose``
+parameter and say "take your item" or "put the items in" accordingly.
 """
 
 from __future__ import annotations
@@ -17,31 +21,43 @@ from collections.abc import Callable, Mapping
 
 from kioskd.ui.frame import Block, Choice, FrameBuilder, Item, Layout, Text, locker_position
 from kioskd.ui.messages import N_
-from kioskd.ui.model import Arrow, Button, CodeDisplay, LockerMap, Rect, ScreenModel, Widget
+from kioskd.ui.model import Arrow, Button, CodeDisplay, LockerMap, Rect, ScreenModel, Tally, Widget
 from kioskd.ui.theme import DOOR_ASPECT, SIZE_WEIGHT
 
 __all__ = ["ERROR_REASONS", "NO_BACK_SCREENS", "SCREENS", "Layout", "build_screen", "locker_position"]
 
 SCREENS = ("attract", "method", "pin", "scan", "checking", "locker_open", "close_door", "thanks", "error",
-           "help", "timeout", "return_info", "out_of_service")
-NO_BACK_SCREENS = ("attract", "checking", "locker_open", "close_door", "thanks", "timeout", "out_of_service")
+           "help", "timeout", "return_identify", "return_tags", "return_done", "out_of_service")
+NO_BACK_SCREENS = ("attract", "checking", "locker_open", "close_door", "thanks", "timeout", "return_done",
+                   "out_of_service")
+PURPOSES = ("pickup", "return")  # what a locker is opened for (the locker screens' ``purpose``)
+TAG_NOTICES = ("wrong_tag", "already_counted")  # what the return_tags screen says about the last tag read
+MAX_TALLY = 20  # more items than this are counted in words only: the boxes would be too small to see
 
-CODE_REASONS = ("unknown_code", "locked_out", "forged", "wrong_kiosk", "token_expired", "replayed", "malformed")
+CODE_REASONS = ("unknown_code", "locked_out", "forged", "wrong_kiosk", "token_expired", "replayed", "malformed",
+                "unknown_tag")
 PICKUP_REASONS = ("expired", "already_collected", "cancelled", "not_ready", "strong_required")
-LOCKER_REASONS = ("door_not_opened", "locker_out_of_service")
-ERROR_REASONS = CODE_REASONS + PICKUP_REASONS + LOCKER_REASONS + ("internal",)
+RETURN_REASONS = ("nothing_to_return", "not_on_loan")
+LOCKER_REASONS = ("door_not_opened", "locker_out_of_service", "no_free_locker")
+ERROR_REASONS = CODE_REASONS + PICKUP_REASONS + RETURN_REASONS + LOCKER_REASONS + ("internal",)
 # Where trying again can help, the button says so; elsewhere "Try again" would be a false promise.
-RETRYABLE_REASONS = ("unknown_code", "forged", "malformed", "internal")
+RETRYABLE_REASONS = ("unknown_code", "forged", "malformed", "unknown_tag", "internal")
 ERROR_TEXTS = {
     "unknown_code": N_("error.unknown_code"), "forged": N_("error.forged"), "wrong_kiosk": N_("error.wrong_kiosk"),
     "token_expired": N_("error.token_expired"), "replayed": N_("error.replayed"), "malformed": N_("error.malformed"),
     "expired": N_("error.expired"), "already_collected": N_("error.already_collected"),
     "cancelled": N_("error.cancelled"), "not_ready": N_("error.not_ready"),
     "strong_required": N_("error.strong_required"), "locker_out_of_service": N_("error.locker_out_of_service"),
-    "internal": N_("error.internal"),
+    "internal": N_("error.internal"), "nothing_to_return": N_("error.nothing_to_return"),
+    "not_on_loan": N_("error.not_on_loan"), "no_free_locker": N_("error.no_free_locker"),
+    "unknown_tag": N_("error.unknown_tag"),
 }
 ERROR_HEADINGS = {"code": N_("error.heading.code"), "pickup": N_("error.heading.pickup"),
-                  "locker": N_("error.heading.locker"), "internal": N_("error.heading.internal")}
+                  "return": N_("error.heading.return"), "locker": N_("error.heading.locker"),
+                  "internal": N_("error.heading.internal")}
+# a reason whose group's heading would not fit it: a tag is not a code
+REASON_HEADINGS = {"unknown_tag": N_("error.heading.tag")}
+TAG_NOTICE_TEXTS = {"wrong_tag": N_("return_tags.wrong_tag"), "already_counted": N_("return_tags.already_counted")}
 
 
 def param_int(params: Mapping, key: str, default: int | None = None) -> int | None:
@@ -54,9 +70,25 @@ def param_int(params: Mapping, key: str, default: int | None = None) -> int | No
 
 
 def error_group(reason: str) -> str:
-    """Which heading an error reason goes under: code, pickup, locker or internal."""
+    """Which heading an error reason goes under: code, pickup, return, locker or internal."""
     return ("code" if reason in CODE_REASONS else "pickup" if reason in PICKUP_REASONS
-            else "locker" if reason in LOCKER_REASONS else "internal")
+            else "return" if reason in RETURN_REASONS else "locker" if reason in LOCKER_REASONS else "internal")
+
+
+def error_heading(reason: str) -> str:
+    """The message id of the heading shown and said above an error's text."""
+    return REASON_HEADINGS.get(reason) or ERROR_HEADINGS[error_group(reason)]
+
+
+def locker_purpose(params: Mapping) -> str:
+    """What a locker screen opens the locker for; anything unknown is a pickup, the screens' old meaning."""
+    value = params.get("purpose")
+    return value if value in PURPOSES else "pickup"
+
+
+def tag_notice(params: Mapping) -> str | None:
+    value = params.get("notice")
+    return value if value in TAG_NOTICES else None
 
 
 # ---- the screens ------------------------------------------------------------------------------
@@ -189,7 +221,8 @@ def _locker_open(b: FrameBuilder, p: Mapping) -> None:
     where = locker_position(b.layout, locker) if locker is not None else None
     if where is not None:
         texts.append(Text(b.t("locker.where", row=where[0], rows=where[1], column=where[2]), "body"))
-    texts.append(Text(b.t("locker_open.take"), "body"))
+    returning = locker_purpose(p) == "return"
+    texts.append(Text(b.t("locker_open.place") if returning else b.t("locker_open.take"), "body"))
     if p.get("retry"):
         texts.append(Text(b.t("locker_open.retry"), "notice"))
     _locker_screen(b, locker, texts)
@@ -206,6 +239,8 @@ def _close_door(b: FrameBuilder, p: Mapping) -> None:
         texts: list[Item] = [b.icon_text("warning", b.t("close_door.reminder", locker=shown), "alert", width)]
     else:
         texts = [Text(b.t("close_door.title", locker=shown), "heading")]
+        if locker_purpose(p) == "return":
+            texts.append(Text(b.t("close_door.place"), "body"))
     _locker_screen(b, locker, texts)
 
 
@@ -241,11 +276,10 @@ def _error(b: FrameBuilder, p: Mapping) -> None:
     reason = str(p.get("reason") or "internal")
     if reason not in ERROR_REASONS:
         reason = "internal"
-    group = error_group(reason)
     label = b.t("common.try_again") if reason in RETRYABLE_REASONS else b.t("common.ok")
     b.nav_footer([Choice("ok", label)])
     area = b.content()
-    items: list[Item] = [b.icon_text("alert", b.t(ERROR_HEADINGS[group]), "alert", area[2]),
+    items: list[Item] = [b.icon_text("alert", b.t(error_heading(reason)), "alert", area[2]),
                          Text(_error_message(b, reason, p), "body")]
     if reason not in RETRYABLE_REASONS and reason != "locked_out":
         items.append(b.contact())
@@ -284,11 +318,73 @@ def _timeout(b: FrameBuilder, p: Mapping) -> None:
                    b.choices(choices, area[2])])
 
 
-def _return_info(b: FrameBuilder, p: Mapping) -> None:
+def _return_identify(b: FrameBuilder, p: Mapping) -> None:
+    """Which loan: an item's tag at the reader, the code from the loan message, or its QR code."""
     b.header(help_button=True)
     b.nav_footer()
-    b.stack(b.content(), [Text(b.t("return_info.title"), "heading"), Text(b.t("return_info.text"), "body"),
-                          b.contact()])
+    area = b.content()
+    place = b.t("return.reader_place")
+    b.stack(area, [Text(b.t("return.title"), "title", drop=2),  # the way to go on matters more than the title
+                   b.icon_text("tag", b.t("return_identify.tag", place=place), "heading", area[2]),
+                   Text(b.t("return_identify.code"), "body"),
+                   Text(b.t("return_identify.qr"), "body", drop=1) if p.get("qr_available") else None,
+                   b.choices([Choice("method:pin", b.t("method.pin"))], area[2])])
+
+
+def _tally(b: FrameBuilder, presented: int, total: int) -> Block | None:
+    """The boxes of the items, ticked as they are recognised (like the dots of the code screen)."""
+    if not 1 <= total <= MAX_TALLY:
+        return None
+    m = b.m
+    height = m.px(14)
+
+    def make(rect: Rect) -> Widget:
+        x, y, w, _h = rect
+        tw = min(w, total * m.px(17))
+        return Tally((x + (w - tw) // 2, y, tw, height), presented, total)
+
+    return Block(height, make)
+
+
+def _return_tags(b: FrameBuilder, p: Mapping) -> None:
+    """Each item's tag counted against the loan; a partial return may go on to a locker."""
+    b.header(help_button=True)
+    total = max(0, param_int(p, "total", 0) or 0)
+    presented = max(0, min(total, param_int(p, "presented", 0) or 0))
+    notice = tag_notice(p)
+    b.nav_footer()
+    area = b.content()
+    product = str(p.get("product") or "").strip()
+    if notice == "wrong_tag":
+        said: Item | None = b.icon_text("alert", b.t(TAG_NOTICE_TEXTS[notice]), "alert", area[2])
+    elif notice == "already_counted":
+        said = b.icon_text("warning", b.t(TAG_NOTICE_TEXTS[notice]), "subheading", area[2])
+    else:
+        said = None
+    if presented >= total:
+        next_step: list[Item | None] = [Text(b.t("return_tags.all"), "body")]
+    elif presented == 0:
+        next_step = [Text(b.t("return_tags.first", place=b.t("return.reader_place")), "body")]
+    else:
+        next_step = [Text(b.t("return_tags.next"), "body"), Text(b.t("return_tags.partial"), "hint", drop=1)]
+    b.stack(area, [Text(product, "subheading", drop=2) if product else None,
+                   Text(b.tn("return_tags.count", "return_tags.count.plural", total, presented=presented,
+                             total=total), "heading"),
+                   _tally(b, presented, total), said, *next_step,
+                   b.choices([Choice("continue", b.t("return_tags.continue"))], area[2]) if presented >= 1 else None])
+
+
+def _return_done(b: FrameBuilder, p: Mapping) -> None:
+    b.header(help_button=True)
+    b.footer([], [Choice("done", b.t("common.finish"))])
+    returned = max(0, param_int(p, "returned", 0) or 0)
+    outstanding = max(0, param_int(p, "outstanding", 0) or 0)
+    items: list[Item] = [Text(b.tn("return_done.title", "return_done.title.plural", returned, returned=returned),
+                              "title")]
+    if outstanding > 0:
+        items.append(Text(b.tn("return_done.outstanding", "return_done.outstanding.plural", outstanding,
+                               outstanding=outstanding), "body"))
+    b.stack(b.content(), items)
 
 
 def _out_of_service(b: FrameBuilder, p: Mapping) -> None:
@@ -303,7 +399,8 @@ def _out_of_service(b: FrameBuilder, p: Mapping) -> None:
 _BUILDERS: dict[str, Callable[[FrameBuilder, Mapping], None]] = {
     "attract": _attract, "method": _method, "pin": _pin, "scan": _scan, "checking": _checking,
     "locker_open": _locker_open, "close_door": _close_door, "thanks": _thanks, "error": _error, "help": _help,
-    "timeout": _timeout, "return_info": _return_info, "out_of_service": _out_of_service,
+    "timeout": _timeout, "return_identify": _return_identify, "return_tags": _return_tags,
+    "return_done": _return_done, "out_of_service": _out_of_service,
 }
 
 
