@@ -149,3 +149,35 @@ class ResetVolume:
 @dataclass(frozen=True)
 class ChangeVolume:
     steps: int  # +1 louder, -1 softer
+
+
+# ---- returns ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IdentifyTag:
+    """What is this tag: an item of a loan (``LoanSeen``) or nothing known (``TagUnknown``)."""
+
+    tag: str
+
+
+@dataclass(frozen=True)
+class FindLoan:
+    """The loan behind a reservation identified by code or QR, for a return."""
+
+    reservation_id: str
+
+
+@dataclass(frozen=True)
+class ReleaseForReturn:
+    """Journal, then open, a free locker of a fitting size for a loan's items (again, after a retry)."""
+
+    reservation_id: str
+    method: str
+
+
+@dataclass(frozen=True)
+class RecordReturn:
+    reservation_id: str
+    tags: tuple[str, ...]
+    locker: int

@@ -103,6 +103,26 @@ class ReservationView:
 
 
 @dataclass(frozen=True)
+class LoanSeen:
+    """A loan found by one of its item tags (``tag``) or by its code; tags are item labels, not secrets."""
+
+    reservation: ReservationView
+    outstanding: tuple[str, ...]  # tags still out
+    returned: tuple[str, ...]  # tags already back
+    tag: str | None = None  # the tag that found it, if any
+
+
+@dataclass(frozen=True)
+class TagUnknown:
+    """A tag that is neither an item of a loan nor an enrolled badge (or a revoked one)."""
+
+
+@dataclass(frozen=True)
+class ReturnRefused:
+    reason: str  # not_on_loan, nothing_to_return, no_free_locker
+
+
+@dataclass(frozen=True)
 class Identified:
     reservation: ReservationView
     method: str  # "pin" or "qr"

@@ -11,6 +11,7 @@ import json
 import sqlite3
 from dataclasses import dataclass
 
+from kioskd import inventory
 from kioskd.clock import iso
 from kioskd.store import Store
 
@@ -54,6 +55,30 @@ def commit_release(store: Store, *, reservation_id: str, locker: int, reason: st
         store.add_audit("citizen", "locker.release", {"locker": locker, "reservation": reservation_id,
                                                       "reason": reason, "release": release_id}, now)
     return release_id
+
+
+def commit_return_release(store: Store, *, reservation_id: str, method: str, now: float) -> tuple[int, int]:
+    """Choose a free locker of a fitting size for a loan's items and journal its release, before any relay.
+
+    Returns (release id, locker). Refused when the loan is not out, or no fitting locker is free.
+    """
+    with store.transaction() as conn:
+        row = conn.execute("SELECT r.kind, r.status, p.locker_size FROM reservations r JOIN products p"
+                           " ON p.code = r.product WHERE r.id = ?", (reservation_id,)).fetchone()
+        if row is None or row[0] != "loan" or row[1] not in inventory.LOAN_OUT_STATUSES:
+            raise ReleaseRefusedError("not_on_loan")
+        locker = inventory.free_locker(store, row[2])
+        if locker is None:
+            raise ReleaseRefusedError("no_free_locker")
+        conn.execute("UPDATE releases SET state = 'unopened', closed_at = ? WHERE reservation_id = ?"
+                     " AND state = 'pending'", (iso(now), reservation_id))
+        cursor = conn.execute(
+            "INSERT INTO releases (reservation_id, locker, reason, method, state, created_at)"
+            " VALUES (?, ?, 'return', ?, 'pending', ?)", (reservation_id, locker, method, iso(now)))
+        release_id = int(cursor.lastrowid)
+        store.add_audit("citizen", "locker.release", {"locker": locker, "reservation": reservation_id,
+                                                      "reason": "return", "release": release_id}, now)
+    return release_id, locker
 
 
 def record_door_event(store: Store, locker: int, opened: bool, now: float, *,

@@ -17,7 +17,7 @@ from kioskd import inventory, journal
 from kioskd.clock import Clock
 from kioskd.drivers.locks import LockBank
 from kioskd.drivers.speech import Speaker
-from kioskd.events import IdentificationFailed, ReleaseRefused, ReleaseStarted
+from kioskd.events import IdentificationFailed, LoanSeen, ReleaseRefused, ReleaseStarted, ReturnRefused, TagUnknown
 from kioskd.identify import Identifier
 from kioskd.store import Store
 from kioskd.ui import prompts
@@ -77,6 +77,8 @@ class EffectRunner:
             fx.Tone: self._tone, fx.Hush: self._hush, fx.SetAudioMode: self._set_audio_mode,
             fx.SetLargeText: self._set_large_text,
             fx.ResetVolume: self._reset_volume, fx.ChangeVolume: self._change_volume,
+            fx.IdentifyTag: self._identify_tag, fx.FindLoan: self._find_loan,
+            fx.ReleaseForReturn: self._release_for_return, fx.RecordReturn: self._record_return,
         }
 
     def run(self, effects: Iterable[object]) -> list[object]:
@@ -165,6 +167,48 @@ class EffectRunner:
             log.exception("store error while checking a QR code")
             return IdentificationFailed("qr", "internal")
 
+    # ---- returns ---------------------------------------------------------------------------------
+
+    def _identify_tag(self, e: fx.IdentifyTag) -> object | None:
+        try:
+            loan = self._identifier.find_loan_by_tag(e.tag)
+            if loan is not None:
+                return _loan_seen(loan, e.tag)
+            if self._identifier.badge_known(e.tag) is not None:
+                log.info("a staff badge was presented; staff screens are not part of this kiosk yet")
+                return None
+        except sqlite3.Error:
+            log.exception("store error while looking up a tag")
+            return ReturnRefused("internal")
+        return TagUnknown()
+
+    def _find_loan(self, e: fx.FindLoan) -> object:
+        try:
+            loan = self._identifier.loan(e.reservation_id)
+        except sqlite3.Error:
+            log.exception("store error while looking up a loan")
+            return ReturnRefused("internal")
+        return ReturnRefused("not_on_loan") if loan is None else _loan_seen(loan, None)
+
+    def _release_for_return(self, e: fx.ReleaseForReturn) -> object:
+        try:
+            release_id, locker = journal.commit_return_release(self._store, reservation_id=e.reservation_id,
+                                                               method=e.method, now=self._clock.time())
+        except journal.ReleaseRefusedError as refusal:
+            return ReleaseRefused(refusal.reason)
+        except sqlite3.Error:
+            log.exception("journal commit failed; no locker opened for a return")
+            return ReleaseRefused("internal")
+        return self._pulse(release_id, locker, e.reservation_id, "return")
+
+    def _record_return(self, e: fx.RecordReturn) -> None:
+        try:
+            inventory.record_return(self._store, e.reservation_id, e.tags, e.locker, self._clock.time())
+        except inventory.InventoryError as exc:
+            log.error("return of %s into locker %s not recorded: %s", e.reservation_id, e.locker, exc)
+        except sqlite3.Error:
+            log.exception("could not record the return of %s", e.reservation_id)
+
     # ---- the journal and the relay ---------------------------------------------------------------
 
     def _release(self, e: fx.ReleaseLocker) -> object:
@@ -177,16 +221,19 @@ class EffectRunner:
         except sqlite3.Error:
             log.exception("journal commit failed; locker %s stays locked", e.locker)
             return ReleaseRefused("internal")
+        return self._pulse(release_id, e.locker, e.reservation_id, e.reason)
+
+    def _pulse(self, release_id: int, locker: int, reservation_id: str | None, reason: str) -> object:
         # the journal row is committed: only now may the lock be energised
         try:
-            self._locks.pulse(e.locker)
+            self._locks.pulse(locker)
         except (GPIOZeroError, KeyError, OSError) as exc:
-            log.error("relay of locker %s failed: %s", e.locker, exc)
+            log.error("relay of locker %s failed: %s", locker, exc)
             self._release_outcome(fx.RecordReleaseOutcome(release_id, "unopened"))
-            self._alarm(fx.RaiseAlarm("relay_fault", e.locker, e.reservation_id))
+            self._alarm(fx.RaiseAlarm("relay_fault", locker, reservation_id))
             return ReleaseRefused("locker_out_of_service")
-        log.info("locker %s released (release %s, %s)", e.locker, release_id, e.reason)
-        return ReleaseStarted(release_id, e.locker)
+        log.info("locker %s released (release %s, %s)", locker, release_id, reason)
+        return ReleaseStarted(release_id, locker)
 
     def _collected(self, e: fx.RecordCollected) -> None:
         try:
@@ -210,3 +257,8 @@ class EffectRunner:
                 inventory.mark_suspect(self._store, e.locker, self._clock.time())
         except sqlite3.Error:
             log.exception("could not record alarm %s", e.kind)
+
+
+def _loan_seen(loan, tag: str | None) -> LoanSeen:
+    returned = tuple(t.tag for t in loan.tags if t.returned_at is not None)
+    return LoanSeen(loan.reservation, loan.outstanding, returned, tag.strip().upper() if tag else None)

@@ -29,11 +29,15 @@ def test_random_serial_bytes(kiosk, data):
         k.load([reservation()])
     before = _snapshot(k)
     k.write_serial(data)
-    assert k.screen in ("attract",)
+    # garbage is dropped; by chance it may hold a well-formed frame, which is an unknown tag at most
+    assert k.screen == "attract" or k.parts.screen.current[1].get("reason") == "unknown_tag"
     assert _snapshot(k) == before and k.released == []
     ok_before = k.parts.tag_reader.parser.frames_ok
+    k.advance(2)  # past the reader's hold time
     k.present_tag("0A1B2C3D4E")  # the reader still works after the garbage
     assert k.parts.tag_reader.parser.frames_ok >= ok_before + 1
+    if k.screen != "attract":
+        k.press("restart")
 
 
 def _b64(data: bytes) -> str:

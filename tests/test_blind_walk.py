@@ -123,7 +123,7 @@ def test_blind_qr_pickup_return_and_help_with_keys_only(kiosk):
     # a return: the return screen is read out, and minus goes back
     focus_to(k, "return")
     k.key("enter")
-    assert k.screen == "return_info" and last(k)[0] == "screen.return_info.keys"
+    assert k.screen == "return_identify" and last(k)[0] == "screen.return_identify.qr.keys"
     k.key("back")  # back to the start screen: the session, and its audio mode, go on
     assert k.screen == "attract" and last(k)[0] == "screen.attract.keys"
 

@@ -56,12 +56,13 @@ def test_a_door_left_open_warns_and_can_be_given_more_time_ten_times():
     for _ in range(SETTINGS.max_extensions):
         state, effects = FLOW.step(state, TimerFired("close_reminder"), NOW)
         assert fx.Tone("warning") in effects and fx.Say("screen") in effects
-        assert fx.Show("close_door", {"locker": 3, "reminder": True, "can_extend": True}) in effects
+        reminder = {"locker": 3, "reminder": True, "can_extend": True, "purpose": "pickup"}
+        assert fx.Show("close_door", reminder) in effects
         state, effects = FLOW.step(state, Tap("extend"), NOW)
         assert not state.reminder and fx.CancelTimer("door_alarm") in effects
         assert timers_started(effects)["close_reminder"] >= 20
     state, effects = FLOW.step(state, TimerFired("close_reminder"), NOW)
-    assert fx.Show("close_door", {"locker": 3, "reminder": True, "can_extend": False}) in effects
+    assert fx.Show("close_door", {"locker": 3, "reminder": True, "can_extend": False, "purpose": "pickup"}) in effects
     state, effects = FLOW.step(state, TimerFired("door_alarm"), NOW)
     assert fx.RaiseAlarm("door_left_open", 3, "R-1") in effects and state.phase is Phase.ATTRACT
 
@@ -73,8 +74,8 @@ def test_key_activity_restarts_idle_time_but_not_during_the_warning():
     assert FLOW.step(PickupState(phase=Phase.WAIT_OPEN), Activity(), NOW)[1] == []
 
 
-@pytest.mark.parametrize("phase", [Phase.METHOD, Phase.PIN, Phase.SCAN, Phase.ERROR, Phase.RETURN_INFO,
-                                   Phase.THANKS])
+@pytest.mark.parametrize("phase", [Phase.METHOD, Phase.PIN, Phase.SCAN, Phase.ERROR, Phase.RETURN_IDENTIFY,
+                                   Phase.RETURN_TAGS, Phase.THANKS])
 def test_start_over_ends_the_session_from_every_citizen_screen(phase):
     state = PickupState(phase=phase, lang="fr", code="123")
     new, effects = FLOW.step(state, Tap("restart"), NOW)

@@ -218,7 +218,9 @@ def test_forced_door_is_an_alarm(kiosk):
 def test_rfid_tag_goes_through_real_parser(kiosk):
     kiosk.present_tag("0A1B2C3D4E")
     assert kiosk.parts.tag_reader.parser.frames_ok == 1
-    assert kiosk.screen == "attract"  # returns come later; a tag changes nothing here
+    # no loan has this tag: the citizen is told so, and nothing else changes
+    assert kiosk.screen == "error" and kiosk.parts.screen.current[1]["reason"] == "unknown_tag"
+    assert kiosk.released == [] and kiosk.outbox() == []
 
 
 def test_relays_off_at_start_and_after_pulse(kiosk):

@@ -21,12 +21,17 @@ from kioskd.events import (
     DoorOpened,
     IdentificationFailed,
     Identified,
+    LoanSeen,
     QrScanned,
     ReleaseRefused,
     ReleaseStarted,
+    ReturnRefused,
+    TagRead,
+    TagUnknown,
     Tap,
     TimerFired,
 )
+from kioskd.flows import returns
 
 
 class Phase(Enum):
@@ -40,13 +45,16 @@ class Phase(Enum):
     WAIT_CLOSE = "wait_close"
     THANKS = "thanks"
     ERROR = "error"
-    RETURN_INFO = "return_info"
+    RETURN_IDENTIFY = "return_identify"
+    RETURN_TAGS = "return_tags"
+    RETURN_DONE = "return_done"
 
 
 # phases where a citizen is expected to act, so silence means they walked away; each warns before it
 # ends the session and offers more time (EN 301 549: time limits can be extended)
-IDLE_TIMED = {Phase.METHOD, Phase.PIN, Phase.SCAN, Phase.ERROR, Phase.RETURN_INFO, Phase.THANKS}
-ACCEPTS_QR = {Phase.ATTRACT, Phase.METHOD, Phase.PIN, Phase.SCAN}
+IDLE_TIMED = {Phase.METHOD, Phase.PIN, Phase.SCAN, Phase.ERROR, Phase.THANKS, Phase.RETURN_IDENTIFY,
+              Phase.RETURN_TAGS, Phase.RETURN_DONE}
+ACCEPTS_QR = {Phase.ATTRACT, Phase.METHOD, Phase.PIN, Phase.SCAN, Phase.RETURN_IDENTIFY}
 DOOR_PHASES = {Phase.RELEASING, Phase.WAIT_OPEN, Phase.WAIT_CLOSE}
 
 INACTIVITY, WARNING, TICK = "inactivity", "warning", "countdown_tick"
@@ -95,6 +103,12 @@ class PickupState:
     covered: str | None = None  # the overlay the timeout warning covers ("help"), restored by "more time"
     volume_changed: bool = False
     reopen_closed: bool = False  # the reopen grace period after closing the door is over
+    # returns (kioskd.flows.returns): item tags are labels on keys and crates, not secrets
+    purpose: str = "pickup"  # what the session opens a locker for: "pickup" or "return"
+    loan_outstanding: tuple[str, ...] = ()  # the loan's tags still out
+    loan_returned: tuple[str, ...] = ()  # its tags already back
+    presented: tuple[str, ...] = ()  # tags counted at the reader this session
+    notice: str | None = None  # "wrong_tag" or "already_counted", shown until the next tag
     out_of_service: bool = False  # no locker can be released: the kiosk says so instead of inviting
 
 
@@ -187,16 +201,23 @@ class PickupFlow:
         if p in (Phase.CHECKING, Phase.RELEASING):
             return fx.Show("checking", {})
         if p is Phase.WAIT_OPEN:
-            return fx.Show("locker_open", {"locker": s.locker, "retry": s.retried})
+            return fx.Show("locker_open", {"locker": s.locker, "retry": s.retried, "purpose": s.purpose})
         if p is Phase.WAIT_CLOSE:
-            return fx.Show("close_door", {"locker": s.locker, "reminder": s.reminder,
+            return fx.Show("close_door", {"locker": s.locker, "reminder": s.reminder, "purpose": s.purpose,
                                           "can_extend": s.reminder and self._extensions_left(s) > 0})
         if p is Phase.THANKS:
             return fx.Show("thanks", {"locker": s.locker, "can_reopen": self._can_reopen(s),
                                       "reopen_seconds": int(self.settings.reopen_grace_seconds)})
         if p is Phase.ERROR:
             return fx.Show("error", {"reason": s.error, "locked_seconds": s.locked_seconds, "locker": s.locker})
-        return fx.Show("return_info", {})
+        if p is Phase.RETURN_IDENTIFY:
+            return fx.Show("return_identify", {"qr_available": s.qr_available})
+        if p is Phase.RETURN_TAGS:
+            # counted against what is still out: items returned on an earlier visit are not asked for again
+            return fx.Show("return_tags", {"presented": len(s.presented), "product": "", "notice": s.notice,
+                                           "total": len(s.loan_outstanding)})
+        return fx.Show("return_done", {"returned": len(s.presented), "locker": s.locker,
+                                       "outstanding": len(s.loan_outstanding) - len(s.presented)})
 
     # ---- shared transitions ----------------------------------------------------------------------
 
@@ -220,10 +241,21 @@ class PickupFlow:
     def _restart(self, s: PickupState, e: Tap, now: float) -> Result:
         return self._end_session(s)
 
+    # the names other phase modules (kioskd.flows.returns) use
+    def fail(self, s: PickupState, reason: str) -> Result:
+        return self._fail(s, reason)
+
+    def to_start(self, s: PickupState) -> Result:
+        return self._to_start(s)
+
+    def end_session(self, s: PickupState) -> Result:
+        return self._end_session(s)
+
     def _to_start(self, s: PickupState) -> Result:
         """"Back" to the start screen: the session and its choices (language, audio mode) go on."""
         return replace(s, phase=Phase.ATTRACT, overlay=None, code="", error=None, locked_seconds=None,
-                       reservation_id=None, locker=None, release_id=None, method=None), []
+                       reservation_id=None, locker=None, release_id=None, method=None, purpose="pickup",
+                       loan_outstanding=(), loan_returned=(), presented=(), notice=None), []
 
     def _on_language(self, s: PickupState, e: Tap, now: float) -> Result:
         lang = e.action.split(":", 1)[1]
@@ -314,7 +346,7 @@ class PickupFlow:
         if e.action == "pickup":
             return replace(s, phase=Phase.METHOD), []
         if e.action == "return":
-            return replace(s, phase=Phase.RETURN_INFO), []
+            return returns.start_return(self, s)
         return s, []
 
     def _method_tap(self, s: PickupState, e: Tap, now: float) -> Result:
@@ -343,17 +375,17 @@ class PickupFlow:
             return replace(s, phase=Phase.CHECKING, method="pin", code=""), [
                 fx.CancelTimer(INACTIVITY), fx.VerifyPin(s.code)]
         if action == "back":
-            return replace(s, phase=Phase.METHOD, code=""), []
+            back = Phase.RETURN_IDENTIFY if s.purpose == "return" else Phase.METHOD
+            return replace(s, phase=back, code=""), []
         return s, []
 
     def _scan_tap(self, s: PickupState, e: Tap, now: float) -> Result:
         return (replace(s, phase=Phase.METHOD), []) if e.action == "back" else (s, [])
 
-    def _return_info_tap(self, s: PickupState, e: Tap, now: float) -> Result:
-        return self._to_start(s) if e.action == "back" else (s, [])
-
     def _identified(self, s: PickupState, e: Identified, now: float) -> Result:
         r = e.reservation
+        if s.purpose == "return":  # the code named a loan: fetch its items
+            return replace(s, reservation_id=r.id, method=e.method), [fx.FindLoan(r.id)]
         s = replace(s, reservation_id=r.id, locker=r.locker, method=e.method)
         refusal = {"collected": "already_collected", "on_loan": "already_collected",
                    "partially_returned": "already_collected", "returned": "already_collected",
@@ -401,6 +433,8 @@ class PickupFlow:
         if e.name != DOOR_OPEN:
             return s, []
         if not s.retried:
+            if s.purpose == "return":
+                return replace(s, phase=Phase.RELEASING, retried=True), returns.retry(s)
             reason = "reopen" if s.collected else "retry"  # a reopen is retried as a reopen
             return replace(s, phase=Phase.RELEASING, retried=True), [
                 fx.ReleaseLocker(s.reservation_id, s.locker, reason, s.method or "pin")]
@@ -412,6 +446,10 @@ class PickupFlow:
     def _door_closed(self, s: PickupState, e: DoorClosed, now: float) -> Result:
         if e.locker != s.locker:
             return s, []
+        if s.purpose == "return":
+            return replace(s, phase=Phase.RETURN_DONE, overlay=None), [
+                fx.CancelTimer(CLOSE_REMINDER), fx.CancelTimer(DOOR_ALARM), *returns.door_closed_effects(s),
+                fx.StartTimer(INACTIVITY, self.settings.inactivity_seconds)]
         effects: list = [fx.CancelTimer(CLOSE_REMINDER), fx.CancelTimer(DOOR_ALARM),
                          fx.StartTimer(REOPEN_GRACE, self.settings.reopen_grace_seconds),
                          fx.StartTimer(INACTIVITY, self.settings.inactivity_seconds)]
@@ -428,7 +466,9 @@ class PickupFlow:
         if e.name == DOOR_ALARM:
             effects: list = [fx.RaiseAlarm("door_left_open", s.locker, s.reservation_id),
                              fx.RecordReleaseOutcome(s.release_id, "left_open")]
-            if not s.collected:
+            if s.purpose == "return":
+                effects += returns.door_closed_effects(s)
+            elif not s.collected:
                 effects.append(fx.RecordCollected(s.reservation_id, s.release_id, door_left_open=True))
             new, end = self._end_session(s)
             return new, effects + end
@@ -457,7 +497,8 @@ class PickupFlow:
 
     def _error_tap(self, s: PickupState, e: Tap, now: float) -> Result:
         if e.action in ("ok", "back"):
-            return replace(s, phase=Phase.METHOD, error=None, locked_seconds=None), []
+            back = Phase.RETURN_IDENTIFY if s.purpose == "return" else Phase.METHOD
+            return replace(s, phase=back, error=None, locked_seconds=None, notice=None), []
         return s, []
 
 
@@ -466,7 +507,13 @@ TABLE: dict[tuple[Phase, type], Handler] = {
     (Phase.METHOD, Tap): PickupFlow._method_tap,
     (Phase.PIN, Tap): PickupFlow._pin_tap,
     (Phase.SCAN, Tap): PickupFlow._scan_tap,
-    (Phase.RETURN_INFO, Tap): PickupFlow._return_info_tap,
+    (Phase.RETURN_IDENTIFY, Tap): returns.identify_tap,
+    (Phase.RETURN_TAGS, Tap): returns.tags_tap,
+    (Phase.RETURN_DONE, Tap): returns.done_tap,
+    **{(phase, TagRead): returns.tag_read for phase in (Phase.ATTRACT, Phase.RETURN_IDENTIFY, Phase.RETURN_TAGS)},
+    **{(phase, LoanSeen): returns.loan_seen for phase in (Phase.ATTRACT, Phase.RETURN_IDENTIFY, Phase.CHECKING)},
+    **{(phase, TagUnknown): returns.tag_unknown for phase in (Phase.ATTRACT, Phase.RETURN_IDENTIFY)},
+    **{(phase, ReturnRefused): returns.return_refused for phase in (Phase.CHECKING, Phase.RELEASING)},
     (Phase.CHECKING, Identified): PickupFlow._identified,
     (Phase.CHECKING, IdentificationFailed): PickupFlow._identification_failed,
     (Phase.RELEASING, ReleaseStarted): PickupFlow._release_started,

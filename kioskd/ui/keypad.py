@@ -23,7 +23,7 @@ KEY_NAMES = ("0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "up", "down", "le
 # outside the code screen, the digits around 5 steer like a phone's keypad
 _DIGIT_MOVES = {"8": "up", "2": "down", "4": "left", "6": "right", "5": "enter"}
 # what Enter does when nothing is focused, where a screen has one obvious answer (its prompt says so)
-DEFAULT_ACTIONS = ("extend", "ok")
+DEFAULT_ACTIONS = ("extend", "ok", "continue")
 
 
 @dataclass(frozen=True)
