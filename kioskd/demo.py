@@ -17,16 +17,25 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from kioskd.app import headless
+from kioskd.ui.simpanel import DEMO_TAG
 
 DEMO_PINS = {"R-1001": ("room-key", 1, "40213377"), "R-1002": ("vouchers", 2, "51627384"),
              "R-1003": ("party-material", 7, "62738495"), "R-1004": ("passport", 3, "73849506"),
              "R-1005": ("vouchers", 5, "84950617")}
 
 
+# the room key and the party material are loans: their items carry RFID tags and come back to the kiosk
+DEMO_LOAN_TAGS = {"R-1001": [DEMO_TAG], "R-1003": ["0A1B2C3D4F", "0A1B2C3D50"]}
+
+
 def demo_changes(now: datetime) -> list[dict]:
     expires = (now + timedelta(days=7)).isoformat()
-    return [{"type": "reservation", "id": rid, "product": product, "status": "ready", "locker": locker,
-             "pin": pin, "expires_at": expires} for rid, (product, locker, pin) in DEMO_PINS.items()]
+    changes = [{"type": "reservation", "id": rid, "product": product, "status": "ready", "locker": locker,
+                "pin": pin, "expires_at": expires} for rid, (product, locker, pin) in DEMO_PINS.items()]
+    for change in changes:
+        if change["id"] in DEMO_LOAN_TAGS:
+            change["tags"] = DEMO_LOAN_TAGS[change["id"]]
+    return changes
 
 
 def run_tour(config: str, data_dir: Path, out: Path) -> list[Path]:
@@ -98,8 +107,16 @@ def run_tour(config: str, data_dir: Path, out: Path) -> list[Path]:
         k.press("restart")
         k.press("lang:en")
         k.press("return")
-        shot("return-info-en")
-        k.press("back")
+        shot("return-identify-en")
+        k.present_tag(DEMO_TAG)  # the key collected above comes back: its tag finds the loan
+        shot("return-tags-en")
+        k.press("continue")
+        shot("return-locker-open-en")
+        locker = k.kiosk.state.locker
+        k.open_door(locker)
+        k.close_door(locker)
+        shot("return-done-en")
+        k.press("done")
         k.press("large_text")
         shot("attract-large-text-nl")
         k.press("pickup")
@@ -176,7 +193,9 @@ class SimulatorWindow:
     def run(self, stop: threading.Event) -> None:
         print("Demo reservations (PIN codes):")
         for rid, (product, locker, pin) in DEMO_PINS.items():
-            print(f"  {rid}  {product:15s} locker {locker}  PIN {pin}", flush=True)
+            tags = f"  tags {', '.join(DEMO_LOAN_TAGS[rid])} (a loan: return it with its tag)" \
+                if rid in DEMO_LOAN_TAGS else ""
+            print(f"  {rid}  {product:15s} locker {locker}  PIN {pin}{tags}", flush=True)
         try:
             self.parts.kiosk.run(stop, on_tick=self.refresh_panel)
         finally:
