@@ -11,9 +11,9 @@ import pytest
 from kioskd.config import load_config
 from kioskd.ui.layouts import layout_from_config
 from kioskd.ui.model import Button
+from kioskd.ui.prompt_set import all_prompts
 from kioskd.ui.prompts import (
     SCREENS_WITH_PROMPTS,
-    all_prompts,
     focus_prompt,
     hint_prompt,
     opening_hours_words,

@@ -30,7 +30,7 @@ from kioskd.drivers.speech import (
     VolumePolicy,
     build_speaker,
 )
-from kioskd.ui import prompts as prompts_module
+from kioskd.ui import prompt_set as prompts_module
 from kioskd.ui.prompts import Utterance
 
 from conftest import ROOT

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 
@@ -34,7 +34,6 @@ from kioskd.ui.screens import (
     ERROR_TEXTS,
     RETRYABLE_REASONS,
     TAG_NOTICE_TEXTS,
-    TAG_NOTICES,
     error_heading,
     locker_purpose,
     param_int,
@@ -464,85 +463,3 @@ def hint_prompt(name: str, lang: str) -> Utterance:
     except KeyError:
         raise ValueError(f"unknown hint {name!r}") from None
     return Utterance(f"hint.{name}", lang, translate(lang, msgid))
-
-
-# ---- everything, for pre-generating clips ------------------------------------------------------------
-
-
-def _variants(layout: Layout, config) -> Iterator[tuple[str, dict]]:
-    lockers = [p[0] for p in layout.lockers]
-    pin_length = config.identification.pin_length
-    warning = int(config.pickup.timeout_warning_seconds)
-    grace = int(config.pickup.reopen_grace_seconds)
-    max_minutes = math.ceil(config.lockout.max_seconds / 60)
-    yield from (("attract", {}), ("method", {"qr_available": True}), ("method", {"qr_available": False}),
-                ("pin", {"length": pin_length}), ("scan", {}), ("checking", {}), ("out_of_service", {}),
-                ("timeout", {"seconds": warning, "extensions_left": 1}),
-                ("timeout", {"seconds": warning, "extensions_left": 0}), ("help", {}),
-                ("help", {"reason": "unknown_code"}), ("locker_open", {}),
-                ("locker_open", {"purpose": "return"}), ("return_identify", {"qr_available": True}),
-                ("return_identify", {"qr_available": False}))
-    yield from _return_variants()
-    for locker in lockers:
-        yield "locker_open", {"locker": locker}
-        yield "locker_open", {"locker": locker, "retry": True}
-        yield "locker_open", {"locker": locker, "purpose": "return"}
-        yield "locker_open", {"locker": locker, "retry": True, "purpose": "return"}
-        yield "close_door", {"locker": locker}
-        yield "close_door", {"locker": locker, "purpose": "return"}
-        yield "close_door", {"locker": locker, "reminder": True, "can_extend": True}
-        yield "close_door", {"locker": locker, "reminder": True, "can_extend": False}
-        yield "thanks", {"locker": locker, "can_reopen": True, "reopen_seconds": grace}
-        yield "error", {"reason": "door_not_opened", "locker": locker}
-    yield "thanks", {"can_reopen": False}
-    for reason in ERROR_REASONS:
-        if reason not in ("locked_out", "door_not_opened"):
-            yield "error", {"reason": reason}
-    yield "error", {"reason": "locked_out"}
-    # rarer variants (help naming a locker, long lockouts) are made on first use: espeak-ng takes tens
-    # of milliseconds, and pre-making them would cost tens of megabytes of WAV on the SD card
-    for minutes in range(1, min(max_minutes, 5) + 1):
-        yield "error", {"reason": "locked_out", "locked_seconds": minutes * 60}
-
-
-def _return_variants() -> Iterator[tuple[str, dict]]:
-    """Counting the tags of loans of up to three items, with each notice; the thanks for those counts.
-
-    Larger loans are rare (party material): their prompts are made on first use.
-    """
-    for total in range(1, 4):
-        for presented in range(total + 1):
-            for notice in (None, *TAG_NOTICES):
-                yield "return_tags", {"presented": presented, "total": total, "product": "", "notice": notice}
-        for returned in range(1, total + 1):
-            yield "return_done", {"returned": returned, "outstanding": total - returned}
-
-
-def all_prompts(config) -> Iterator[Utterance]:
-    """The prompts ``tools/prompts`` makes in advance for ``config``: every screen, locker and error."""
-    from kioskd.ui.layouts import layout_from_config
-    from kioskd.ui.screens import build_screen
-
-    layout = layout_from_config(config)
-    seen: set[tuple[str, str]] = set()
-
-    def fresh(u: Utterance) -> bool:
-        key = (u.prompt_id, u.lang)
-        if key in seen:
-            return False
-        seen.add(key)
-        return True
-
-    for lang in config.kiosk.languages:
-        for name in HINTS:
-            if fresh(u := hint_prompt(name, lang)):
-                yield u
-        for screen, params in _variants(layout, config):
-            for keys in (False, True):
-                if fresh(u := screen_prompt(screen, params, lang, layout, keys=keys)):
-                    yield u
-            for flags in ({}, {"audio": True, "large_text": True}):
-                model = build_screen(screen, {**params, **flags}, lang, layout)
-                for button in model.buttons():
-                    if not button.action.startswith("digit:") and fresh(u := focus_prompt(button, lang)):
-                        yield u
