@@ -245,3 +245,28 @@ def test_return_prompts_are_made_in_advance_for_small_loans_and_every_locker():
     for locker in (p[0] for p in LAYOUT.lockers):
         assert {f"screen.locker_open.{locker}.return.touch", f"screen.close_door.{locker}.return.keys"} <= ids
     assert {"screen.return_identify.qr.touch", "screen.return_identify.keys", "focus.continue"} <= ids
+
+
+def test_staff_prompts_say_counts_never_ids_or_the_name():
+    items = [{"id": "R-1001", "names": {"en": "Room key"}, "size": "S"}, {"id": "R-1002", "names": {"en": "Vouchers"}}]
+    u = screen_prompt("staff_load", {"items": items, "page": 0, "pages": 1, "loaded": {"id": "R-7", "locker": 4}}, "en",
+                      LAYOUT, keys=False)
+    assert u.text.startswith("The item is in locker four. Waiting to be loaded. Two orders are waiting")
+    assert "R-" not in u.text and "Room key" not in u.text
+    menu = screen_prompt("staff_menu", {"name": "Griet", "to_load": 3, "to_collect": 0}, "nl", LAYOUT, keys=True)
+    assert "Griet" not in menu.text and "Drie bestellingen" in menu.text
+    ids = {u.prompt_id for u in PROMPTS if u.lang == "fr"}
+    assert {"screen.staff_pin.keys", "screen.staff_menu.2-1.touch", "screen.locker_open.4.load.touch",
+            "screen.close_door.4.take_out.keys", "screen.error.badge_refused.touch"} <= ids
+
+
+def test_focus_on_a_staff_list_item_says_its_product_or_locker_not_its_id():
+    from kioskd.ui.screens import build_screen
+
+    model = build_screen("staff_load", {"items": [{"id": "R-1001", "names": {"fr": "Clé de salle"}, "size": "S"}]},
+                         "fr", LAYOUT)
+    u = focus_prompt(model.button("load:R-1001"), "fr")
+    assert u.text == "Clé de salle, petit" and re.fullmatch(r"[a-z0-9_.-]+", u.prompt_id)
+    model = build_screen("staff_collect", {"lockers": [{"locker": 12, "what": "expired", "id": "R-1002"}]}, "en",
+                         LAYOUT)
+    assert focus_prompt(model.button("take:12"), "en").text == "Locker twelve, expired pickup"

@@ -413,3 +413,48 @@ def test_disabled_buttons_cannot_be_tapped():
 
     model = ScreenModel("x", "en", (Button("ok", "OK", (0, 0, 100, 100), enabled=False),))
     assert model.button_at(50, 50) is None and model.button("ok") is not None
+
+
+def test_staff_screens_send_the_flows_actions():
+    from kioskd.ui.gallery import STAFF_ITEMS, STAFF_LOCKERS
+
+    def actions(screen, **params):
+        return {b.action for b in build_screen(screen, params, "en", LANDSCAPE).buttons()}
+
+    header = {"lang:nl", "lang:fr", "lang:en", "help"}
+    assert actions("staff_pin", entered=2) == header | {f"digit:{d}" for d in range(10)} | {"erase", "ok", "restart"}
+    assert actions("staff_menu", name="An", to_load=2, to_collect=0) == header | {"load", "collect", "restart"}
+    items = [dict(i) for i in STAFF_ITEMS]
+    assert actions("staff_load", items=items, page=0, pages=2) == header | {
+        "load:R-1001", "load:R-1002", "load:R-1003", "load:R-1004", "next", "back", "restart"}
+    assert {"prev", "next"} <= actions("staff_load", items=items, page=1, pages=3)
+    assert actions("staff_collect", lockers=list(STAFF_LOCKERS), page=1, pages=2) == header | {
+        "take:4", "take:9", "take:1", "take:8", "prev", "back", "restart"}
+
+
+def test_staff_screens_show_ids_names_sizes_and_confirmations_but_never_pin_digits():
+    from kioskd.ui.gallery import STAFF_ITEMS
+
+    load = build_screen("staff_load", {"items": [dict(STAFF_ITEMS[0])], "loaded": {"id": "R-9", "locker": 4}}, "nl",
+                        LANDSCAPE)
+    assert load.button("load:R-1001").label == "R-1001 · S (klein)\nZaalsleutel"
+    assert "R-9 ligt in kluis 4." in load.texts() and "check" in [w.name for w in load.widgets if isinstance(w, Icon)]
+    assert "Nothing is waiting to be loaded." in build_screen("staff_load", {"items": []}, "en", LANDSCAPE).texts()
+    collect = build_screen("staff_collect", {"lockers": [{"locker": 4, "what": "returned", "id": "L-1"}],
+                                             "emptied": 7}, "en", LANDSCAPE)
+    assert collect.button("take:4").label == "Locker 4 · returned items (L-1)"
+    assert "Locker 7 is empty again." in collect.texts()
+    pin = build_screen("staff_pin", {"entered": 5}, "en", LANDSCAPE)
+    assert "●●●●●○○○○○○○" in pin.texts()  # twelve places: the PIN's length is not shown either
+    assert build_screen("staff_menu", {"name": "Griet", "to_load": 1, "to_collect": 2}, "en",
+                        LANDSCAPE).button("load").label == "Load lockers\n1 order waiting"
+
+
+def test_staff_lists_hold_the_flows_page_on_every_panel():
+    from kioskd.ui.gallery import layout_variant
+    from kioskd.ui.screens import staff_page_size
+
+    for name in ("landscape", "portrait"):
+        for size in ("normal", "large"):
+            assert staff_page_size(layout_variant(name, size)) >= 2
+    assert staff_page_size(layout_variant("portrait")) > staff_page_size(layout_variant("landscape", "large"))

@@ -86,6 +86,68 @@ def sample_screens() -> Iterator[tuple[str, str, Mapping]]:
     yield "return_done-partial", "return_done", {"returned": 2, "outstanding": 1, "locker": 7}
     yield "return_done-partial_many", "return_done", {"returned": 1, "outstanding": 11, "locker": 7}
     yield "out_of_service", "out_of_service", {}
+    yield from _staff_samples()
+    yield "locker_open-load", "locker_open", {"locker": 2, "retry": False, "purpose": "load"}
+    yield "locker_open-take_out", "locker_open", {"locker": 7, "retry": True, "purpose": "take_out"}
+    yield "close_door-load", "close_door", {"locker": 2, "reminder": False, "can_extend": False, "purpose": "load"}
+    yield "close_door-take_out", "close_door", {"locker": 7, "reminder": False, "can_extend": False,
+                                                "purpose": "take_out"}
+    yield "close_door-load_reminder", "close_door", {"locker": 2, "reminder": True, "can_extend": True,
+                                                     "purpose": "load"}
+
+
+def _names(nl: str, fr: str, en: str) -> dict:
+    return {"nl": nl, "fr": fr, "en": en}
+
+
+STAFF_ITEMS = (
+    {"id": "R-1001", "names": _names("Zaalsleutel", "Clé de salle", "Room key"), "size": "S"},
+    {"id": "R-1002", "names": _names("Aalterbonnen", "Chèques Aalter", "Aalter vouchers"), "size": "S"},
+    {"id": "R-1003", "names": _names("Klein feestmateriaal: kabels, vlaggen, affiches en polsbandjes",
+                                     "Petit matériel de fête\u00a0: câbles, drapeaux, affiches et bracelets",
+                                     "Small party material: cables, flags, posters and wristbands"), "size": "L"},
+    {"id": "R-1004", "names": _names("Eerste internationaal paspoort", "Premier passeport international",
+                                     "First international passport"), "size": "M"},
+)
+LONG_NAMES = _names("Voorlopig rijbewijs met bijkomende documenten voor de rijschool en het examencentrum",
+                    "Permis de conduire provisoire avec documents supplémentaires pour l’auto-école et le centre "
+                    "d’examen", "Provisional driving licence with additional documents for the driving school "
+                    "and the test centre")
+STAFF_LOCKERS = ({"locker": 4, "what": "returned", "id": "L-1"}, {"locker": 9, "what": "expired", "id": "R-1002"},
+                 {"locker": 1, "what": "expired", "id": "R-0987"}, {"locker": 8, "what": "returned", "id": "L-12"})
+
+
+def _staff_samples() -> Iterator[tuple[str, str, Mapping]]:
+    """Each staff screen with no, one and a full page of items, paging, the confirmations and long names."""
+    items = [dict(i) for i in STAFF_ITEMS]
+    long = [{**i, "names": LONG_NAMES, "id": f"R-20{n:02d}"} for n, i in enumerate(items)]
+    yield "staff_pin", "staff_pin", {"entered": 0}
+    yield "staff_pin-typed", "staff_pin", {"entered": 5}
+    yield "staff_pin-full", "staff_pin", {"entered": 12}
+    yield "staff_menu", "staff_menu", {"name": "Griet Van den Bossche", "to_load": 3, "to_collect": 1}
+    yield "staff_menu-nothing", "staff_menu", {"name": "Jean-Baptiste Vandenbroucke-Delacroix", "to_load": 0,
+                                               "to_collect": 0}
+    yield "staff_menu-many", "staff_menu", {"name": "An", "to_load": 12, "to_collect": 7}
+    yield "staff_load", "staff_load", {"items": items[:2], "page": 0, "pages": 1, "loaded": None}
+    yield "staff_load-one", "staff_load", {"items": items[:1], "page": 0, "pages": 1, "loaded": None}
+    yield "staff_load-full_page", "staff_load", {"items": items, "page": 0, "pages": 3, "loaded": None}
+    yield "staff_load-middle_page_loaded", "staff_load", {"items": items, "page": 1, "pages": 3,
+                                                          "loaded": {"id": "R-1001", "locker": 4}}
+    yield "staff_load-last_page", "staff_load", {"items": items[:3], "page": 2, "pages": 3, "loaded": None}
+    yield "staff_load-long_names", "staff_load", {"items": long, "page": 0, "pages": 2,
+                                                  "loaded": {"id": "R-1999", "locker": 9}}
+    yield "staff_load-empty", "staff_load", {"items": [], "page": 0, "pages": 1, "loaded": None}
+    yield "staff_load-empty_loaded", "staff_load", {"items": [], "page": 0, "pages": 1,
+                                                    "loaded": {"id": "R-1004", "locker": 5}}
+    yield "staff_collect", "staff_collect", {"lockers": list(STAFF_LOCKERS[:2]), "page": 0, "pages": 1,
+                                             "emptied": None}
+    yield "staff_collect-full_page", "staff_collect", {"lockers": list(STAFF_LOCKERS), "page": 0, "pages": 2,
+                                                       "emptied": None}
+    yield "staff_collect-last_page_emptied", "staff_collect", {"lockers": list(STAFF_LOCKERS[:1]), "page": 1,
+                                                               "pages": 2, "emptied": 3}
+    yield "staff_collect-empty_emptied", "staff_collect", {"lockers": [], "page": 0, "pages": 1, "emptied": 4}
+    yield "staff_collect-empty", "staff_collect", {"lockers": [], "page": 0, "pages": 1, "emptied": None}
+    yield "error-badge_refused-retry", "error", {"reason": "badge_refused"}
 
 
 def renders(layouts: Iterable[str] = tuple(LAYOUTS), text_sizes: Iterable[str] = TEXT_SIZES,

@@ -58,6 +58,8 @@ class Button:
     # the current language, or a toggle that is on: drawn differently (underline, tick), not only in colour
     selected: bool = False
     icon: str | None = None  # an ICONS name drawn before the words, so a button is more than its colour
+    # what the audio mode says for the button when it is not its label (a label with a reservation id in it)
+    speech: str | None = None
 
 
 @dataclass(frozen=True)
@@ -108,7 +110,7 @@ class Arrow:
     direction: str = "down"  # down, up, left, right
 
 
-ICONS = ("alert", "warning", "clock", "speaker", "text_size", "help", "tag")
+ICONS = ("alert", "warning", "clock", "speaker", "text_size", "help", "tag", "check")
 
 
 @dataclass(frozen=True)

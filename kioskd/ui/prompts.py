@@ -17,6 +17,7 @@ whoever stands nearby, so a return's prompts say how many items were recognised,
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 from collections.abc import Mapping
@@ -29,6 +30,7 @@ from kioskd.ui.frame import Layout, day_names, locker_position, opening_groups
 from kioskd.ui.messages import N_, language_name, translate, translate_plural
 from kioskd.ui.model import Button
 from kioskd.ui.screens import (
+    CLOSE_TASKS,
     CODE_REASONS,
     ERROR_REASONS,
     ERROR_TEXTS,
@@ -230,27 +232,27 @@ def _checking(p: _Prompt, params: Mapping, layout: Layout) -> None:
     p.say("checking.wait")
 
 
+_LOCKER_SPOKEN = {"pickup": (N_("speech.locker_open"), N_("speech.locker_open.any")),
+                  "return": (N_("speech.locker_open.return"), N_("speech.locker_open.return_any")),
+                  "load": (N_("speech.locker_open.load"), N_("speech.locker_open.load_any")),
+                  "take_out": (N_("speech.locker_open.take_out"), N_("speech.locker_open.take_out_any"))}
+
+
 def _locker_open(p: _Prompt, params: Mapping, layout: Layout) -> None:
     locker = param_int(params, "locker")
-    returning = locker_purpose(params) == "return"
+    purpose = locker_purpose(params)
     if params.get("retry"):
         p.fact("retry")
         p.say("locker_open.retry")
     if locker is not None:
         p.fact(locker)
-    if returning:
-        p.fact("return")
+    if purpose != "pickup":
+        p.fact(purpose)
+    known, anyone = _LOCKER_SPOKEN[purpose]
     if locker is None:
-        if returning:
-            p.say("speech.locker_open.return_any")
-        else:
-            p.say("speech.locker_open.any")
+        p.say(anyone)
         return
-    where = where_words(layout, locker, p.lang)
-    if returning:
-        p.say("speech.locker_open.return", locker=p.words(locker), where=where)
-    else:
-        p.say("speech.locker_open", locker=p.words(locker), where=where)
+    p.say(known, locker=p.words(locker), where=where_words(layout, locker, p.lang))
 
 
 def _close_door(p: _Prompt, params: Mapping, layout: Layout) -> None:
@@ -266,9 +268,10 @@ def _close_door(p: _Prompt, params: Mapping, layout: Layout) -> None:
             p.touch_hint("speech.extend.touch")
     else:
         p.say("close_door.title", locker=spoken)
-        if locker_purpose(params) == "return":  # the reminder's words are the same for both purposes
-            p.fact("return")
-            p.say("close_door.place")
+        task = CLOSE_TASKS.get(locker_purpose(params))
+        if task is not None:  # the reminder's words are the same for every purpose
+            p.fact(locker_purpose(params))
+            p.say(task)
 
 
 def _thanks(p: _Prompt, params: Mapping, layout: Layout) -> None:
@@ -399,11 +402,92 @@ def _out_of_service(p: _Prompt, params: Mapping, layout: Layout) -> None:
     _contact(p, layout)
 
 
+# ---- staff ----------------------------------------------------------------------------------------
+# Reservation ids and product names are on the screen, never in a screen's prompt (an id is digits, and a
+# screen prompt is made in advance): the prompts say counts; the audio focus on an item says its product.
+
+
+def _staff_pin(p: _Prompt, params: Mapping, layout: Layout) -> None:
+    p.say("staff_pin.title")
+    p.touch_hint("speech.staff_pin.touch")
+    p.keys_hint("speech.staff_pin.keys")
+
+
+def _staff_menu(p: _Prompt, params: Mapping, layout: Layout) -> None:
+    """The counts, not the name: the loudspeaker is heard by whoever stands nearby."""
+    to_load = max(0, param_int(params, "to_load") or 0)
+    to_collect = max(0, param_int(params, "to_collect") or 0)
+    p.fact(f"{to_load}-{to_collect}")
+    p.say("speech.staff_menu.title")
+    _to_load(p, to_load)
+    _to_collect(p, to_collect)
+    p.touch_hint("speech.staff_menu.touch")
+    p.keys_hint("speech.keys.move")
+
+
+def _to_load(p: _Prompt, count: int) -> None:
+    if count <= 0:
+        p.say("staff_load.empty")
+    else:
+        p.say_n("speech.staff.to_load", "speech.staff.to_load.plural", count, count=p.words(count))
+
+
+def _to_collect(p: _Prompt, count: int) -> None:
+    if count <= 0:
+        p.say("staff_collect.empty")
+    else:
+        p.say_n("speech.staff.to_collect", "speech.staff.to_collect.plural", count, count=p.words(count))
+
+
+def _staff_page(p: _Prompt, params: Mapping, count: int, say_count) -> None:
+    pages = max(1, param_int(params, "pages") or 1)
+    page = max(0, min(pages - 1, param_int(params, "page") or 0))
+    p.fact(f"{count}-on-{page + 1}-of-{pages}")
+    if pages <= 1:
+        say_count(p, count)
+        return
+    p.say("staff.page", page=p.words(page + 1), pages=p.words(pages))
+    p.say_n("speech.staff.on_page", "speech.staff.on_page.plural", count, count=p.words(count))
+
+
+def _staff_load(p: _Prompt, params: Mapping, layout: Layout) -> None:
+    loaded = params.get("loaded")
+    locker = param_int(loaded, "locker") if isinstance(loaded, Mapping) else None
+    if locker is not None:  # the news first; the reservation's id is shown, not said
+        p.fact(f"loaded-{locker}")
+        p.say("speech.staff_load.loaded", locker=p.words(locker))
+    p.say("staff_load.title")
+    items = [i for i in params.get("items") or () if isinstance(i, Mapping) and i.get("id")]
+    _staff_page(p, params, len(items), _to_load)
+    if items:
+        p.touch_hint("speech.staff_load.touch")
+        p.keys_hint("speech.staff_load.keys")
+    p.say("staff_load.qr_hint")
+    if not items:
+        p.keys_hint("speech.keys.back")
+
+
+def _staff_collect(p: _Prompt, params: Mapping, layout: Layout) -> None:
+    emptied = param_int(params, "emptied")
+    if emptied is not None:
+        p.fact(f"emptied-{emptied}")
+        p.say("staff_collect.emptied", locker=p.words(emptied))
+    p.say("staff_collect.title")
+    lockers = [i for i in params.get("lockers") or () if isinstance(i, Mapping) and param_int(i, "locker") is not None]
+    _staff_page(p, params, len(lockers), _to_collect)
+    if lockers:
+        p.touch_hint("speech.staff_collect.touch")
+        p.keys_hint("speech.staff_collect.keys")
+    else:
+        p.keys_hint("speech.keys.back")
+
+
 _SCREENS = {
     "attract": _attract, "method": _method, "pin": _pin, "scan": _scan, "checking": _checking,
     "locker_open": _locker_open, "close_door": _close_door, "thanks": _thanks, "error": _error, "help": _help,
     "timeout": _timeout, "return_identify": _return_identify, "return_tags": _return_tags,
-    "return_done": _return_done, "out_of_service": _out_of_service,
+    "return_done": _return_done, "out_of_service": _out_of_service, "staff_pin": _staff_pin,
+    "staff_menu": _staff_menu, "staff_load": _staff_load, "staff_collect": _staff_collect,
 }
 SCREENS_WITH_PROMPTS = tuple(_SCREENS)
 
@@ -433,6 +517,10 @@ def focus_prompt(button: Button, lang: str) -> Utterance:
     if button.action.startswith("lang:"):
         code = button.action.split(":", 1)[1]
         return Utterance(f"focus.lang.{slug(code)}", code, language_name(code))
+    if button.speech is not None:  # a label with an id in it: the button says what it is in words instead
+        text = _DIGITS.sub(lambda m: number_words(int(m.group()), lang), button.speech)
+        digest = hashlib.sha1(text.encode()).hexdigest()[:10]
+        return Utterance(f"focus.{slug(button.action.split(':', 1)[0])}.{digest}", lang, text)
     label = spell_digits(button.label, lang)
     numbers = "".join(f".{n}" for n in _DIGITS.findall(button.label))
     if button.action in _TOGGLES:

@@ -301,6 +301,11 @@ class Renderer:
                 inner = [(centre[0] + (r - line / 2) * math.cos(a), centre[1] + (r - line / 2) * math.sin(a))
                          for a in reversed(angles)]
                 pygame.draw.polygon(s, color, outer + inner)
+        elif name == "check":  # a ring with a tick: something done (a locker loaded, a locker emptied)
+            pygame.draw.circle(s, color, box.center, side // 2, width=line)
+            tick = [(box.x + side * 0.27, cy + side * 0.02), (box.x + side * 0.43, cy + side * 0.18),
+                    (box.x + side * 0.74, cy - side * 0.17)]
+            pygame.draw.lines(s, color, False, tick, max(2, round(line * 1.4)))
 
     def _exclamation(self, box: pygame.Rect, color: Color) -> None:
         """A "!" filling ``box`` from top to bottom: a bar, a gap, a dot."""

@@ -10,38 +10,52 @@ must take the item, or put the items in, and close the door, so there is nothing
 thank-you screens (after a pickup and after a return), the timeout warning (its own buttons are "More
 time" and "Start over") and the out-of-service screen.
 
-A locker is opened for one of two purposes, a pickup or a return; the two locker screens take a ``purpose``
-parameter and say "take your item" or "put the items in" accordingly.
+A locker is opened for a pickup or a return by a citizen, or for staff loading an item or taking
+everything out; the two locker screens take a ``purpose`` parameter and word the task accordingly.
+
+Staff screens (``staff_pin``, ``staff_menu``, ``staff_load``, ``staff_collect``) follow the citizens' rules:
+three languages, the same targets, sizes and footer, "Start over" labelled "Log out" (or "Cancel" while
+the PIN is typed). Reservation ids are shown on the buttons but never spoken: a button carries the words
+the audio mode says for it instead.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
+from typing import NamedTuple
 
 from kioskd.ui.frame import Block, Choice, FrameBuilder, Item, Layout, Text, locker_position
 from kioskd.ui.messages import N_
 from kioskd.ui.model import Arrow, Button, CodeDisplay, LockerMap, Rect, ScreenModel, Tally, Widget
 from kioskd.ui.theme import DOOR_ASPECT, SIZE_WEIGHT
 
-__all__ = ["ERROR_REASONS", "NO_BACK_SCREENS", "SCREENS", "Layout", "build_screen", "locker_position"]
+__all__ = ["ERROR_REASONS", "NO_BACK_SCREENS", "SCREENS", "Layout", "build_screen", "locker_position",
+           "staff_page_size"]
 
 SCREENS = ("attract", "method", "pin", "scan", "checking", "locker_open", "close_door", "thanks", "error",
-           "help", "timeout", "return_identify", "return_tags", "return_done", "out_of_service")
+           "help", "timeout", "return_identify", "return_tags", "return_done", "out_of_service",
+           "staff_pin", "staff_menu", "staff_load", "staff_collect")
 NO_BACK_SCREENS = ("attract", "checking", "locker_open", "close_door", "thanks", "timeout", "return_done",
-                   "out_of_service")
-PURPOSES = ("pickup", "return")  # what a locker is opened for (the locker screens' ``purpose``)
+                   "out_of_service", "staff_pin", "staff_menu")
+# what a locker is opened for (the locker screens' ``purpose``): a citizen's pickup or return, staff loading
+# an item or taking out what is in it (returned items, an expired pickup)
+PURPOSES = ("pickup", "return", "load", "take_out")
+STAFF_PAGE_SIZE = 4  # items per page of staff_load / staff_collect when the flow does not ask staff_page_size
+SIZES = {"S": N_("staff.size.S"), "M": N_("staff.size.M"), "L": N_("staff.size.L")}
+COLLECT_TEXTS = {"returned": N_("staff_collect.returned"), "expired": N_("staff_collect.expired")}
 TAG_NOTICES = ("wrong_tag", "already_counted")  # what the return_tags screen says about the last tag read
+PIN_PLACES = 12  # a staff PIN has 4 to 12 digits: twelve places, so the display does not tell its length
 MAX_TALLY = 20  # more items than this are counted in words only: the boxes would be too small to see
 
 CODE_REASONS = ("unknown_code", "locked_out", "forged", "wrong_kiosk", "token_expired", "replayed", "malformed",
-                "unknown_tag")
+                "unknown_tag", "badge_refused")
 PICKUP_REASONS = ("expired", "already_collected", "cancelled", "not_ready", "strong_required")
 RETURN_REASONS = ("nothing_to_return", "not_on_loan")
 LOCKER_REASONS = ("door_not_opened", "locker_out_of_service", "no_free_locker")
 ERROR_REASONS = CODE_REASONS + PICKUP_REASONS + RETURN_REASONS + LOCKER_REASONS + ("internal",)
 # Where trying again can help, the button says so; elsewhere "Try again" would be a false promise.
-RETRYABLE_REASONS = ("unknown_code", "forged", "malformed", "unknown_tag", "internal")
+RETRYABLE_REASONS = ("unknown_code", "forged", "malformed", "unknown_tag", "internal", "badge_refused")
 ERROR_TEXTS = {
     "unknown_code": N_("error.unknown_code"), "forged": N_("error.forged"), "wrong_kiosk": N_("error.wrong_kiosk"),
     "token_expired": N_("error.token_expired"), "replayed": N_("error.replayed"), "malformed": N_("error.malformed"),
@@ -50,13 +64,17 @@ ERROR_TEXTS = {
     "strong_required": N_("error.strong_required"), "locker_out_of_service": N_("error.locker_out_of_service"),
     "internal": N_("error.internal"), "nothing_to_return": N_("error.nothing_to_return"),
     "not_on_loan": N_("error.not_on_loan"), "no_free_locker": N_("error.no_free_locker"),
-    "unknown_tag": N_("error.unknown_tag"),
+    "unknown_tag": N_("error.unknown_tag"), "badge_refused": N_("error.badge_refused"),
 }
 ERROR_HEADINGS = {"code": N_("error.heading.code"), "pickup": N_("error.heading.pickup"),
                   "return": N_("error.heading.return"), "locker": N_("error.heading.locker"),
                   "internal": N_("error.heading.internal")}
 # a reason whose group's heading would not fit it: a tag is not a code
-REASON_HEADINGS = {"unknown_tag": N_("error.heading.tag")}
+REASON_HEADINGS = {"unknown_tag": N_("error.heading.tag"), "badge_refused": N_("error.heading.staff_pin")}
+# what the citizen or staff member does at the open door; on the close-door screen, what must be done first
+LOCKER_TASKS = {"pickup": N_("locker_open.take"), "return": N_("locker_open.place"), "load": N_("locker_open.load"),
+                "take_out": N_("locker_open.take_out")}
+CLOSE_TASKS = {"return": N_("close_door.place"), "load": N_("close_door.load"), "take_out": N_("close_door.take_out")}
 TAG_NOTICE_TEXTS = {"wrong_tag": N_("return_tags.wrong_tag"), "already_counted": N_("return_tags.already_counted")}
 
 
@@ -162,6 +180,12 @@ def _pin(b: FrameBuilder, p: Mapping) -> None:
 
     items: list[Item] = [Text(b.t("pin.instruction", length=length), "heading"), Block(code_h, code),
                          Text(b.t("pin.hint"), "hint", drop=1)]
+    _code_entry(b, items)
+
+
+def _code_entry(b: FrameBuilder, items: list[Item]) -> None:
+    """The words and the code display beside the number pad (landscape) or above it (portrait)."""
+    m = b.m
     x, y, w, h = b.content()
     _key, key_h, _side, pad_w = _pad_size(b)
     if b.layout.landscape:  # the words left, the pad right
@@ -221,8 +245,7 @@ def _locker_open(b: FrameBuilder, p: Mapping) -> None:
     where = locker_position(b.layout, locker) if locker is not None else None
     if where is not None:
         texts.append(Text(b.t("locker.where", row=where[0], rows=where[1], column=where[2]), "body"))
-    returning = locker_purpose(p) == "return"
-    texts.append(Text(b.t("locker_open.place") if returning else b.t("locker_open.take"), "body"))
+    texts.append(Text(b.t(LOCKER_TASKS[locker_purpose(p)]), "body"))
     if p.get("retry"):
         texts.append(Text(b.t("locker_open.retry"), "notice"))
     _locker_screen(b, locker, texts)
@@ -239,8 +262,9 @@ def _close_door(b: FrameBuilder, p: Mapping) -> None:
         texts: list[Item] = [b.icon_text("warning", b.t("close_door.reminder", locker=shown), "alert", width)]
     else:
         texts = [Text(b.t("close_door.title", locker=shown), "heading")]
-        if locker_purpose(p) == "return":
-            texts.append(Text(b.t("close_door.place"), "body"))
+        task = CLOSE_TASKS.get(locker_purpose(p))
+        if task is not None:
+            texts.append(Text(b.t(task), "body"))
     _locker_screen(b, locker, texts)
 
 
@@ -396,11 +420,267 @@ def _out_of_service(b: FrameBuilder, p: Mapping) -> None:
     b.columns(area, first, [b.contact(), *b.opening_hours(width)])
 
 
+# ---- staff ------------------------------------------------------------------------------------
+
+
+def _staff_footer(b: FrameBuilder, *, back: bool = True) -> None:
+    """"Back" to the staff menu and "Log out" (the session's "restart") on the left."""
+    left = [Choice("back", b.t("common.back"), "secondary")] if back else []
+    b.footer([*left, Choice("restart", b.t("staff.logout"), "secondary")])
+
+
+def _staff_pin(b: FrameBuilder, p: Mapping) -> None:
+    """A badge was presented: its PIN on the number pad. The PIN's length is not shown: twelve places."""
+    b.header(help_button=True)
+    b.footer([Choice("restart", b.t("staff.cancel"), "secondary")])
+    m = b.m
+    entered = max(0, min(PIN_PLACES, param_int(p, "entered", 0) or 0))
+    code_h = m.px(20)
+
+    def code(rect: Rect) -> Widget:
+        x, y, w, _h = rect
+        cw = min(w, PIN_PLACES * m.px(12))
+        return CodeDisplay((x + (w - cw) // 2, y, cw, code_h), entered, PIN_PLACES)
+
+    _code_entry(b, [Text(b.t("staff_pin.title"), "heading"), Block(code_h, code),
+                    Text(b.t("staff_pin.hint"), "hint", drop=1)])
+
+
+def _staff_menu(b: FrameBuilder, p: Mapping) -> None:
+    b.header(help_button=True)
+    _staff_footer(b, back=False)
+    to_load = max(0, param_int(p, "to_load", 0) or 0)
+    to_collect = max(0, param_int(p, "to_collect", 0) or 0)
+    name = str(p.get("name") or "").strip()
+    load = "{}\n{}".format(b.t("staff_menu.load"),
+                           b.tn("staff_menu.waiting", "staff_menu.waiting.plural", to_load, count=to_load))
+    collect = "{}\n{}".format(b.t("staff_menu.collect"),
+                              b.tn("staff_menu.to_empty", "staff_menu.to_empty.plural", to_collect,
+                                   count=to_collect))
+    area = b.content()
+    b.stack(area, [Text(b.t("staff_menu.hello", name=name) if name else b.t("staff_menu.hello_anonymous"), "title"),
+                   b.choices([Choice("load", load), Choice("collect", collect)], area[2])])
+
+
+class _Row(NamedTuple):
+    action: str
+    label: str
+    speech: str
+    name: str = ""  # the part of the label that may be shortened to fit
+
+
+def _staff_columns(layout: Layout) -> int:
+    return 2 if layout.landscape else 1
+
+
+def _list_geometry(b: FrameBuilder, width: int) -> tuple[int, int, int]:
+    """(columns, column width, smallest row height) of the staff lists."""
+    columns = _staff_columns(b.layout)
+    col_w = (width - b.m.gap * (columns - 1)) // columns
+    return columns, col_w, max(b.m.bar_height, b.m.px(24))
+
+
+def _smallest(b: FrameBuilder) -> int:
+    """The smallest size the renderer may set a row's label at: its capitals still at the style's minimum."""
+    weight, size, floor = b.type.sizes(b.m, "button")
+    smallest = size  # going down from the full size: capitals of rounded sizes do not always shrink in step
+    while smallest - 1 >= floor and b.type.cap_height(weight, smallest - 1) >= b.m.min_cap_px("button"):
+        smallest -= 1
+    return smallest
+
+
+def _row_height(b: FrameBuilder, labels: list[str], width: int) -> int:
+    """One height for all rows: ``ROW_LINES`` lines, or more for a label that needs them at its smallest size.
+
+    The renderer sets a label a little smaller (never below the style's minimum) when that keeps it to
+    the lines its box holds.
+    """
+    _columns, col_w, minimum = _list_geometry(b, width)
+    weight, size, _floor = b.type.sizes(b.m, "button")
+    floor = _smallest(b)
+    room = col_w - b._chrome(Choice("x", "x"))
+    lines = max([ROW_LINES, *(len(b.type.wrap(label, weight, floor, room)) for label in labels)])
+    return max(minimum, lines * b.type.line_height(size) + 2 * b.m.padding_v)
+
+
+def _rows_block(b: FrameBuilder, rows: list[_Row], width: int) -> Block:
+    """One button per item, a column on a portrait panel and two on a landscape one, all of one height."""
+    m = b.m
+    columns, col_w, _minimum = _list_geometry(b, width)
+    row_h = _row_height(b, [r.label for r in rows], width)
+    lines = math.ceil(len(rows) / columns)
+    between = m.gap
+
+    def make(rect: Rect) -> list[Widget]:
+        x, y, w, _h = rect
+        return [Button(r.action, r.label, (x + (i % columns) * (col_w + m.gap), y + (i // columns) * (row_h + between),
+                                           col_w, row_h), "primary", speech=r.speech) for i, r in enumerate(rows)]
+
+    return Block(lines * row_h + (lines - 1) * between, make)
+
+
+def _paging(b: FrameBuilder, page: int, pages: int) -> list[Choice]:
+    """"Previous" and "Next" in the footer, on the right as the main actions, each only where it leads."""
+    if pages <= 1:
+        return []
+    choices = []
+    if page > 0:
+        choices.append(Choice("prev", b.t("staff.prev"), "secondary"))
+    if page < pages - 1:
+        choices.append(Choice("next", b.t("staff.next"), "secondary"))
+    return choices
+
+
+def _staff_list(b: FrameBuilder, p: Mapping, title: str, rows: list[_Row], done: str | None, empty: str,
+                hint: str | None = None) -> None:
+    b.header(help_button=True)
+    pages = max(1, param_int(p, "pages", 1) or 1)
+    page = max(0, min(pages - 1, param_int(p, "page", 0) or 0))
+    paging = _paging(b, page, pages)
+    # a landscape panel is short: "Previous" and "Next" go in the footer, right, as the main actions; a
+    # portrait one is narrow: they go under the list, where there is room
+    in_footer = b.layout.landscape
+    b.footer([Choice("back", b.t("common.back"), "secondary"), Choice("restart", b.t("staff.logout"), "secondary")],
+             paging if in_footer else [])
+    area = b.content()
+    width = area[2]
+    if pages > 1:
+        title = "{}\u00a0· {}".format(title, b.t("staff.page", page=page + 1, pages=pages))
+    b.stack(area, [Text(title, "heading"),
+                   b.icon_text("check", done, "subheading", width) if done else None,
+                   _rows_block(b, _fitted(b, rows, width), width) if rows else Text(empty, "body"),
+                   b.choices(paging, width, big=False) if paging and not in_footer else None,
+                   Text(hint, "hint", drop=1) if hint else None])
+
+
+ROW_LINES = 2  # an item's button holds at most this many lines; a longer product name is shortened with "…"
+
+
+def _fitted(b: FrameBuilder, rows: list[_Row], width: int) -> list[_Row]:
+    """Rows whose labels wrap into ``ROW_LINES`` lines on their buttons, long names cut at a word with "…"."""
+    _columns, col_w, _minimum = _list_geometry(b, width)
+    room = col_w - b._chrome(Choice("x", "x"))
+    weight, _size, _floor = b.type.sizes(b.m, "button")
+    floor = _smallest(b)
+
+    def fits(label: str) -> bool:  # at the smallest size the renderer may set it
+        lines = b.type.wrap(label, weight, floor, room)
+        return len(lines) <= ROW_LINES and max(b.type.width(weight, floor, line) for line in lines) <= room
+
+    fitted = []
+    for row in rows:
+        label = row.label
+        if not fits(label) and row.name:
+            words = row.name.split(" ")
+            while len(words) > 1:
+                words.pop()
+                label = row.label.replace(row.name, " ".join(words).rstrip(",;: ") + "…")
+                if fits(label):
+                    break
+        fitted.append(row._replace(label=label))
+    return fitted
+
+
+def _mappings(value: object) -> list[Mapping]:
+    return [item for item in value if isinstance(item, Mapping)] if isinstance(value, list | tuple) else []
+
+
+def product_name(item: Mapping, lang: str) -> str:
+    """The product's name in ``lang``, else in English, else in any language the backend sent."""
+    names = item.get("names")
+    if isinstance(names, Mapping):
+        found = names.get(lang) or names.get("en") or next((v for v in names.values() if v), "")
+        return str(found).strip()
+    return str(names or item.get("name") or "").strip()
+
+
+def size_words(b: FrameBuilder, item: Mapping) -> tuple[str, str]:
+    """("S (small)", "small"): the letter staff know from the lockers, and a word so the letter is not alone."""
+    size = str(item.get("size") or "").strip().upper()
+    if size not in SIZES:
+        return "", ""
+    word = b.t(SIZES[size])
+    return f"{size} ({word})", word
+
+
+def staff_load_rows(b: FrameBuilder, items: list[Mapping]) -> list[_Row]:
+    rows = []
+    for item in items:
+        rid = str(item.get("id") or "").strip()
+        if not rid:
+            continue
+        name = product_name(item, b.lang)
+        size, word = size_words(b, item)
+        rows.append(_Row(f"load:{rid}", "\n".join(x for x in (" · ".join(x for x in (rid, size) if x), name) if x),
+                         ", ".join(x for x in (name or b.t("staff_load.item"), word) if x), name))
+    return rows
+
+
+def _staff_load(b: FrameBuilder, p: Mapping) -> None:
+    loaded = p.get("loaded")
+    done = None
+    if isinstance(loaded, Mapping) and param_int(loaded, "locker") is not None:
+        done = b.t("staff_load.loaded", id=str(loaded.get("id") or "").strip() or "?",
+                   locker=param_int(loaded, "locker"))
+    _staff_list(b, p, b.t("staff_load.title"), staff_load_rows(b, _mappings(p.get("items"))), done,
+                b.t("staff_load.empty"), b.t("staff_load.qr_hint"))
+
+
+def staff_collect_rows(b: FrameBuilder, lockers: list[Mapping]) -> list[_Row]:
+    rows = []
+    for entry in lockers:
+        locker = param_int(entry, "locker")
+        if locker is None:
+            continue
+        what = b.t(COLLECT_TEXTS.get(str(entry.get("what")), N_("staff_collect.other")))
+        ident = str(entry.get("id") or "").strip()
+        name = b.t("locker.name", locker=locker)
+        rows.append(_Row(f"take:{locker}", f"{name} · {what}" + (f" ({ident})" if ident else ""),
+                         f"{name}, {what}"))
+    return rows
+
+
+def _staff_collect(b: FrameBuilder, p: Mapping) -> None:
+    emptied = param_int(p, "emptied")
+    done = b.t("staff_collect.emptied", locker=emptied) if emptied is not None else None
+    _staff_list(b, p, b.t("staff_collect.title"), staff_collect_rows(b, _mappings(p.get("lockers"))), done,
+                b.t("staff_collect.empty"))
+
+
+def staff_page_size(layout: Layout) -> int:
+    """How many items staff_load and staff_collect show per page on ``layout`` (with its text size).
+
+    Counted for rows of two-line labels (longer product names are shortened), with the heading and a
+    confirmation shown (the hint gives way), in the language whose words take the most room; 2 to 12.
+    """
+    fits = []
+    for lang in layout.languages or ("en",):
+        b = FrameBuilder(layout, lang)
+        b.header(help_button=True)
+        paging = _paging(b, 1, 3)
+        b.footer([Choice("back", b.t("common.back"), "secondary"),
+                  Choice("restart", b.t("staff.logout"), "secondary")], paging if layout.landscape else [])
+        _x, _y, width, height = b.content()
+        m = b.m
+        if not layout.landscape:
+            height -= b.choices(paging, width, big=False).height + m.gap
+        columns, col_w, minimum = _list_geometry(b, width)
+        row_h = _row_height(b, [], width)
+        page = b.t("staff.page", page=10, pages=10)
+        heading = max(b.text_height(f"{b.t(t)}\u00a0· {page}", "heading", width)
+                      for t in ("staff_load.title", "staff_collect.title"))
+        done = b.icon_text("check", b.t("staff_load.loaded", id="R-000000", locker=88), "subheading", width).height
+        used = heading + done + 2 * m.gap  # the hint gives way when the list needs its room
+        fits.append(((height - used) // (row_h + m.gap)) * columns)
+    return max(2, min(12, min(fits)))
+
+
 _BUILDERS: dict[str, Callable[[FrameBuilder, Mapping], None]] = {
     "attract": _attract, "method": _method, "pin": _pin, "scan": _scan, "checking": _checking,
     "locker_open": _locker_open, "close_door": _close_door, "thanks": _thanks, "error": _error, "help": _help,
     "timeout": _timeout, "return_identify": _return_identify, "return_tags": _return_tags,
-    "return_done": _return_done, "out_of_service": _out_of_service,
+    "return_done": _return_done, "out_of_service": _out_of_service, "staff_pin": _staff_pin,
+    "staff_menu": _staff_menu, "staff_load": _staff_load, "staff_collect": _staff_collect,
 }
 
 
