@@ -181,3 +181,42 @@ class RecordReturn:
     reservation_id: str
     tags: tuple[str, ...]
     locker: int
+
+
+# ---- staff ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VerifyBadge:
+    uid: str
+    pin: str
+
+
+@dataclass(frozen=True)
+class LoadStaffWork:
+    """List what is waiting to be loaded and which lockers need emptying (``StaffWork``)."""
+
+
+@dataclass(frozen=True)
+class ReleaseForLoad:
+    reservation_id: str
+    staff_badge: str
+
+
+@dataclass(frozen=True)
+class ReleaseForTakeOut:
+    locker: int
+    staff_badge: str
+
+
+@dataclass(frozen=True)
+class RecordLoaded:
+    reservation_id: str
+    locker: int
+    staff_badge: str
+
+
+@dataclass(frozen=True)
+class RecordTakenOut:
+    locker: int
+    staff_badge: str

@@ -113,6 +113,29 @@ class LoanSeen:
 
 
 @dataclass(frozen=True)
+class BadgeSeen:
+    """An enrolled, active staff badge at the reader; its PIN is asked next. ``uid`` stays in memory only."""
+
+    uid: str
+    role: str
+
+
+@dataclass(frozen=True)
+class StaffIdentified:
+    badge_id: str  # the badge's keyed hash, for the audit trail
+    role: str
+    name: str
+
+
+@dataclass(frozen=True)
+class StaffWork:
+    """What staff can do now: reservations to load and lockers to empty (plain values for the screens)."""
+
+    stock: tuple  # ({"id", "names", "size"}, ...)
+    collection: tuple  # ({"locker", "what", "id"}, ...)
+
+
+@dataclass(frozen=True)
 class TagUnknown:
     """A tag that is neither an item of a loan nor an enrolled badge (or a revoked one)."""
 

@@ -67,18 +67,52 @@ def commit_return_release(store: Store, *, reservation_id: str, method: str, now
                            " ON p.code = r.product WHERE r.id = ?", (reservation_id,)).fetchone()
         if row is None or row[0] != "loan" or row[1] not in inventory.LOAN_OUT_STATUSES:
             raise ReleaseRefusedError("not_on_loan")
-        locker = inventory.free_locker(store, row[2])
-        if locker is None:
-            raise ReleaseRefusedError("no_free_locker")
-        conn.execute("UPDATE releases SET state = 'unopened', closed_at = ? WHERE reservation_id = ?"
-                     " AND state = 'pending'", (iso(now), reservation_id))
-        cursor = conn.execute(
-            "INSERT INTO releases (reservation_id, locker, reason, method, state, created_at)"
-            " VALUES (?, ?, 'return', ?, 'pending', ?)", (reservation_id, locker, method, iso(now)))
-        release_id = int(cursor.lastrowid)
-        store.add_audit("citizen", "locker.release", {"locker": locker, "reservation": reservation_id,
-                                                      "reason": "return", "release": release_id}, now)
+        return _staged_release(store, reservation_id, row[2], "return", method, "citizen", now)
+
+
+def _staged_release(store: Store, reservation_id: str, size: str, reason: str, method: str, actor: str,
+                    now: float) -> tuple[int, int]:
+    """Inside a transaction: pick a free locker of ``size`` and journal its release for ``reservation_id``."""
+    conn = store.conn
+    # a new release supersedes one of the same reservation whose door never opened (a retry)
+    conn.execute("UPDATE releases SET state = 'unopened', closed_at = ? WHERE reservation_id = ?"
+                 " AND state = 'pending'", (iso(now), reservation_id))
+    locker = inventory.free_locker(store, size)
+    if locker is None:
+        raise ReleaseRefusedError("no_free_locker")
+    cursor = conn.execute("INSERT INTO releases (reservation_id, locker, reason, method, state, created_at)"
+                          " VALUES (?, ?, ?, ?, 'pending', ?)", (reservation_id, locker, reason, method, iso(now)))
+    release_id = int(cursor.lastrowid)
+    store.add_audit(actor, "locker.release", {"locker": locker, "reservation": reservation_id, "reason": reason,
+                                              "release": release_id}, now)
     return release_id, locker
+
+
+def commit_load_release(store: Store, *, reservation_id: str, staff_badge: str, now: float) -> tuple[int, int]:
+    """Staff loading: a free locker of the product's size for a reservation awaiting stock, journaled first."""
+    with store.transaction() as conn:
+        row = conn.execute("SELECT r.status, p.locker_size FROM reservations r JOIN products p"
+                           " ON p.code = r.product WHERE r.id = ?", (reservation_id,)).fetchone()
+        if row is None or row[0] != "awaiting_stock":
+            raise ReleaseRefusedError("not_awaiting_stock")
+        return _staged_release(store, reservation_id, row[1], "load", "badge", f"staff:{staff_badge[:12]}", now)
+
+
+def commit_take_out_release(store: Store, *, locker: int, staff_badge: str, now: float) -> int:
+    """Staff emptying ``locker`` (returned items, an expired pickup): journaled before the relay."""
+    with store.transaction() as conn:
+        occupant = conn.execute(f"SELECT reservation_id FROM ({inventory.OCCUPANTS}) WHERE locker = ?"
+                                " ORDER BY reservation_id LIMIT 1", (locker,)).fetchone()
+        if occupant is None:
+            raise ReleaseRefusedError("nothing_to_take_out")
+        conn.execute("UPDATE releases SET state = 'unopened', closed_at = ? WHERE locker = ? AND reason = 'take_out'"
+                     " AND state = 'pending'", (iso(now), locker))
+        cursor = conn.execute("INSERT INTO releases (reservation_id, locker, reason, method, state, created_at)"
+                              " VALUES (?, ?, 'take_out', 'badge', 'pending', ?)", (occupant[0], locker, iso(now)))
+        release_id = int(cursor.lastrowid)
+        store.add_audit(f"staff:{staff_badge[:12]}", "locker.release", {"locker": locker, "reason": "take_out",
+                                                                      "release": release_id}, now)
+    return release_id
 
 
 def record_door_event(store: Store, locker: int, opened: bool, now: float, *,

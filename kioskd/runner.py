@@ -6,6 +6,7 @@ the QR token) before the relay is energised; a refused or failed commit never re
 
 from __future__ import annotations
 
+import json
 import logging
 import sqlite3
 from collections.abc import Callable, Iterable
@@ -17,7 +18,17 @@ from kioskd import inventory, journal
 from kioskd.clock import Clock
 from kioskd.drivers.locks import LockBank
 from kioskd.drivers.speech import Speaker
-from kioskd.events import IdentificationFailed, LoanSeen, ReleaseRefused, ReleaseStarted, ReturnRefused, TagUnknown
+from kioskd.events import (
+    BadgeSeen,
+    IdentificationFailed,
+    LoanSeen,
+    ReleaseRefused,
+    ReleaseStarted,
+    ReturnRefused,
+    StaffIdentified,
+    StaffWork,
+    TagUnknown,
+)
 from kioskd.identify import Identifier
 from kioskd.store import Store
 from kioskd.ui import prompts
@@ -79,6 +90,9 @@ class EffectRunner:
             fx.ResetVolume: self._reset_volume, fx.ChangeVolume: self._change_volume,
             fx.IdentifyTag: self._identify_tag, fx.FindLoan: self._find_loan,
             fx.ReleaseForReturn: self._release_for_return, fx.RecordReturn: self._record_return,
+            fx.VerifyBadge: self._verify_badge, fx.LoadStaffWork: self._staff_work,
+            fx.ReleaseForLoad: self._release_for_load, fx.ReleaseForTakeOut: self._release_for_take_out,
+            fx.RecordLoaded: self._record_loaded, fx.RecordTakenOut: self._record_taken_out,
         }
 
     def run(self, effects: Iterable[object]) -> list[object]:
@@ -174,9 +188,9 @@ class EffectRunner:
             loan = self._identifier.find_loan_by_tag(e.tag)
             if loan is not None:
                 return _loan_seen(loan, e.tag)
-            if self._identifier.badge_known(e.tag) is not None:
-                log.info("a staff badge was presented; staff screens are not part of this kiosk yet")
-                return None
+            role = self._identifier.badge_known(e.tag)
+            if role is not None:
+                return BadgeSeen(e.tag.strip().upper(), role)
         except sqlite3.Error:
             log.exception("store error while looking up a tag")
             return ReturnRefused("internal")
@@ -208,6 +222,70 @@ class EffectRunner:
             log.error("return of %s into locker %s not recorded: %s", e.reservation_id, e.locker, exc)
         except sqlite3.Error:
             log.exception("could not record the return of %s", e.reservation_id)
+
+    # ---- staff -----------------------------------------------------------------------------------
+
+    def _verify_badge(self, e: fx.VerifyBadge) -> object:
+        try:
+            result = self._identifier.verify_badge(e.uid, e.pin, self._clock.time())
+        except sqlite3.Error:
+            log.exception("store error while checking a staff badge")
+            return IdentificationFailed("badge", "internal")
+        if isinstance(result, IdentificationFailed):
+            return result
+        return StaffIdentified(result.badge_id, result.role, result.name)
+
+    def _staff_work(self, e: fx.LoadStaffWork) -> object:
+        try:
+            stock = inventory.awaiting_stock(self._store)
+            collection = inventory.staff_collection(self._store, self._clock.time())
+            names = {code: json.loads(text) for code, text in self._store.conn.execute(
+                "SELECT code, names FROM products")}
+        except sqlite3.Error:
+            log.exception("store error while listing staff work")
+            return StaffWork((), ())
+        return StaffWork(
+            tuple({"id": i.reservation_id, "names": names.get(i.product, {}), "size": i.locker_size} for i in stock),
+            tuple({"locker": c.locker, "what": "returned" if c.contents == "returned" else "expired",
+                   "id": c.reservation_id} for c in collection))
+
+    def _release_for_load(self, e: fx.ReleaseForLoad) -> object:
+        try:
+            release_id, locker = journal.commit_load_release(self._store, reservation_id=e.reservation_id,
+                                                             staff_badge=e.staff_badge, now=self._clock.time())
+        except journal.ReleaseRefusedError as refusal:
+            return ReleaseRefused(refusal.reason)
+        except sqlite3.Error:
+            log.exception("journal commit failed; no locker opened for loading")
+            return ReleaseRefused("internal")
+        return self._pulse(release_id, locker, e.reservation_id, "load")
+
+    def _release_for_take_out(self, e: fx.ReleaseForTakeOut) -> object:
+        try:
+            release_id = journal.commit_take_out_release(self._store, locker=e.locker, staff_badge=e.staff_badge,
+                                                         now=self._clock.time())
+        except journal.ReleaseRefusedError as refusal:
+            return ReleaseRefused(refusal.reason)
+        except sqlite3.Error:
+            log.exception("journal commit failed; locker %s stays shut", e.locker)
+            return ReleaseRefused("internal")
+        return self._pulse(release_id, e.locker, None, "take_out")
+
+    def _record_loaded(self, e: fx.RecordLoaded) -> None:
+        try:
+            inventory.record_loaded(self._store, e.reservation_id, e.locker, e.staff_badge, self._clock.time())
+        except inventory.InventoryError as exc:
+            log.error("loading of %s into locker %s not recorded: %s", e.reservation_id, e.locker, exc)
+        except sqlite3.Error:
+            log.exception("could not record the loading of %s", e.reservation_id)
+
+    def _record_taken_out(self, e: fx.RecordTakenOut) -> None:
+        try:
+            inventory.record_taken_out(self._store, e.locker, e.staff_badge, self._clock.time())
+        except inventory.InventoryError as exc:
+            log.error("emptying of locker %s not recorded: %s", e.locker, exc)
+        except sqlite3.Error:
+            log.exception("could not record the emptying of locker %s", e.locker)
 
     # ---- the journal and the relay ---------------------------------------------------------------
 

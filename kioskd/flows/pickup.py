@@ -16,6 +16,7 @@ from enum import Enum
 from kioskd import effects as fx
 from kioskd.events import (
     Activity,
+    BadgeSeen,
     DeviceStatus,
     DoorClosed,
     DoorOpened,
@@ -26,12 +27,14 @@ from kioskd.events import (
     ReleaseRefused,
     ReleaseStarted,
     ReturnRefused,
+    StaffIdentified,
+    StaffWork,
     TagRead,
     TagUnknown,
     Tap,
     TimerFired,
 )
-from kioskd.flows import returns
+from kioskd.flows import returns, staff
 
 
 class Phase(Enum):
@@ -48,12 +51,18 @@ class Phase(Enum):
     RETURN_IDENTIFY = "return_identify"
     RETURN_TAGS = "return_tags"
     RETURN_DONE = "return_done"
+    STAFF_PIN = "staff_pin"
+    STAFF_MENU = "staff_menu"
+    STAFF_LOAD = "staff_load"
+    STAFF_COLLECT = "staff_collect"
 
 
 # phases where a citizen is expected to act, so silence means they walked away; each warns before it
 # ends the session and offers more time (EN 301 549: time limits can be extended)
 IDLE_TIMED = {Phase.METHOD, Phase.PIN, Phase.SCAN, Phase.ERROR, Phase.THANKS, Phase.RETURN_IDENTIFY,
-              Phase.RETURN_TAGS, Phase.RETURN_DONE}
+              Phase.RETURN_TAGS, Phase.RETURN_DONE, Phase.STAFF_PIN, Phase.STAFF_MENU, Phase.STAFF_LOAD,
+              Phase.STAFF_COLLECT}
+STAFF_PHASES = {Phase.STAFF_PIN, Phase.STAFF_MENU, Phase.STAFF_LOAD, Phase.STAFF_COLLECT}
 ACCEPTS_QR = {Phase.ATTRACT, Phase.METHOD, Phase.PIN, Phase.SCAN, Phase.RETURN_IDENTIFY}
 DOOR_PHASES = {Phase.RELEASING, Phase.WAIT_OPEN, Phase.WAIT_CLOSE}
 
@@ -109,6 +118,15 @@ class PickupState:
     loan_returned: tuple[str, ...] = ()  # its tags already back
     presented: tuple[str, ...] = ()  # tags counted at the reader this session
     notice: str | None = None  # "wrong_tag" or "already_counted", shown until the next tag
+    # staff (kioskd.flows.staff): the badge UID only until its PIN is checked, then its keyed hash
+    staff_uid: str | None = None
+    staff_badge: str | None = None
+    staff_name: str | None = None
+    staff_role: str | None = None
+    stock: tuple = ()  # reservations waiting to be loaded: ({"id", "names", "size"}, ...)
+    collection: tuple = ()  # lockers to empty: ({"locker", "what", "id"}, ...)
+    page: int = 0
+    staff_notice: dict | None = None  # the last load or emptying, confirmed on the list
     out_of_service: bool = False  # no locker can be released: the kiosk says so instead of inviting
 
 
@@ -210,6 +228,8 @@ class PickupFlow:
                                       "reopen_seconds": int(self.settings.reopen_grace_seconds)})
         if p is Phase.ERROR:
             return fx.Show("error", {"reason": s.error, "locked_seconds": s.locked_seconds, "locker": s.locker})
+        if p in STAFF_PHASES:
+            return staff.view(s)
         if p is Phase.RETURN_IDENTIFY:
             return fx.Show("return_identify", {"qr_available": s.qr_available})
         if p is Phase.RETURN_TAGS:
@@ -403,6 +423,8 @@ class PickupFlow:
             fx.ReleaseLocker(r.id, r.locker, "pickup", e.method, e.token_id)]
 
     def _identification_failed(self, s: PickupState, e: IdentificationFailed, now: float) -> Result:
+        if s.staff_uid is not None:
+            return staff.refused(self, s, e, now)
         locked = math.ceil(e.locked_until - now) if e.locked_until else None
         return self._fail(s, e.reason, locked)
 
@@ -435,6 +457,8 @@ class PickupFlow:
         if not s.retried:
             if s.purpose == "return":
                 return replace(s, phase=Phase.RELEASING, retried=True), returns.retry(s)
+            if s.purpose in ("load", "take_out"):
+                return replace(s, phase=Phase.RELEASING, retried=True), staff.retry(s)
             reason = "reopen" if s.collected else "retry"  # a reopen is retried as a reopen
             return replace(s, phase=Phase.RELEASING, retried=True), [
                 fx.ReleaseLocker(s.reservation_id, s.locker, reason, s.method or "pin")]
@@ -446,6 +470,9 @@ class PickupFlow:
     def _door_closed(self, s: PickupState, e: DoorClosed, now: float) -> Result:
         if e.locker != s.locker:
             return s, []
+        if s.purpose in ("load", "take_out"):
+            new, effects = staff.door_closed(self, s)
+            return new, [fx.CancelTimer(CLOSE_REMINDER), fx.CancelTimer(DOOR_ALARM), *effects]
         if s.purpose == "return":
             return replace(s, phase=Phase.RETURN_DONE, overlay=None), [
                 fx.CancelTimer(CLOSE_REMINDER), fx.CancelTimer(DOOR_ALARM), *returns.door_closed_effects(s),
@@ -468,6 +495,8 @@ class PickupFlow:
                              fx.RecordReleaseOutcome(s.release_id, "left_open")]
             if s.purpose == "return":
                 effects += returns.door_closed_effects(s)
+            elif s.purpose in ("load", "take_out"):
+                effects += staff.settle_left_open(s)
             elif not s.collected:
                 effects.append(fx.RecordCollected(s.reservation_id, s.release_id, door_left_open=True))
             new, end = self._end_session(s)
@@ -497,6 +526,10 @@ class PickupFlow:
 
     def _error_tap(self, s: PickupState, e: Tap, now: float) -> Result:
         if e.action in ("ok", "back"):
+            if s.staff_badge is not None:  # a refused load or emptying: back to the staff menu
+                return replace(s, phase=Phase.STAFF_MENU, error=None, purpose="staff", page=0), [fx.LoadStaffWork()]
+            if s.staff_uid is not None:  # a wrong staff PIN: try again
+                return replace(s, phase=Phase.STAFF_PIN, error=None, code=""), []
             back = Phase.RETURN_IDENTIFY if s.purpose == "return" else Phase.METHOD
             return replace(s, phase=back, error=None, locked_seconds=None, notice=None), []
         return s, []
@@ -514,6 +547,13 @@ TABLE: dict[tuple[Phase, type], Handler] = {
     **{(phase, LoanSeen): returns.loan_seen for phase in (Phase.ATTRACT, Phase.RETURN_IDENTIFY, Phase.CHECKING)},
     **{(phase, TagUnknown): returns.tag_unknown for phase in (Phase.ATTRACT, Phase.RETURN_IDENTIFY)},
     **{(phase, ReturnRefused): returns.return_refused for phase in (Phase.CHECKING, Phase.RELEASING)},
+    **{(phase, BadgeSeen): staff.badge_seen for phase in (Phase.ATTRACT, Phase.RETURN_IDENTIFY)},
+    (Phase.STAFF_PIN, Tap): staff.pin_tap,
+    (Phase.CHECKING, StaffIdentified): staff.identified,
+    (Phase.STAFF_MENU, Tap): staff.menu_tap,
+    (Phase.STAFF_LOAD, Tap): staff.load_tap,
+    (Phase.STAFF_COLLECT, Tap): staff.collect_tap,
+    **{(phase, StaffWork): staff.work for phase in (Phase.STAFF_MENU, Phase.STAFF_LOAD, Phase.STAFF_COLLECT)},
     (Phase.CHECKING, Identified): PickupFlow._identified,
     (Phase.CHECKING, IdentificationFailed): PickupFlow._identification_failed,
     (Phase.RELEASING, ReleaseStarted): PickupFlow._release_started,

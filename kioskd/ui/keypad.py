@@ -24,6 +24,7 @@ KEY_NAMES = ("0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "up", "down", "le
 _DIGIT_MOVES = {"8": "up", "2": "down", "4": "left", "6": "right", "5": "enter"}
 # what Enter does when nothing is focused, where a screen has one obvious answer (its prompt says so)
 DEFAULT_ACTIONS = ("extend", "ok", "continue")
+CODE_SCREENS = ("pin", "staff_pin")  # where the digit keys type a code (and are never spoken)
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,7 @@ def _entered(model: ScreenModel) -> int:
 
 def navigate(key: Key, model: ScreenModel, focus: str | None, *, audio: bool) -> Navigation:
     name = key.name
-    code_screen = model.screen == "pin"
+    code_screen = model.screen in CODE_SCREENS
     if key.held:
         if name == "5" and model.screen in ("attract", "out_of_service"):
             return Navigation(focus, (Tap("audio_on"),))

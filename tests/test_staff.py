@@ -1,0 +1,141 @@
+"""Staff loading and emptying lockers with an enrolled badge and its PIN, end to end through the harness."""
+
+from __future__ import annotations
+
+from conftest import reservation
+
+BADGE, PIN = "B0B0B0B0B0", "2604"
+
+
+def enrol(k, uid=BADGE, pin=PIN, role="staff", name="An Peeters"):
+    k.load([{"type": "badge", "uid": uid, "role": role, "pin": pin, "name": name}])
+
+
+def awaiting(rid, product="vouchers", **extra):
+    change = {"type": "reservation", "id": rid, "product": product, "status": "awaiting_stock", "pin": "73105528"
+              if rid == "R-10" else "84910362"}
+    change.update(extra)
+    return change
+
+
+def log_in(k, uid=BADGE, pin=PIN):
+    k.present_tag(uid)
+    assert k.screen == "staff_pin"
+    for digit in pin:
+        k.press(f"digit:{digit}")
+    k.press("ok")
+
+
+def status(k, rid):
+    return k.store.conn.execute("SELECT status, locker FROM reservations WHERE id = ?", (rid,)).fetchone()
+
+
+def test_staff_load_several_items_in_one_go(kiosk):
+    k = kiosk
+    enrol(k)
+    k.load([awaiting("R-10"), awaiting("R-11", product="party-material", tags=["0A0A0A0A0A"])])
+    log_in(k)
+    assert k.screen == "staff_menu"
+    assert k.parts.screen.current[1]["to_load"] == 2
+    k.press("load")
+    assert k.screen == "staff_load"
+    assert [item["id"] for item in k.parts.screen.current[1]["items"]] == ["R-10", "R-11"]
+    k.press("load:R-10")
+    assert k.screen == "locker_open" and k.parts.screen.current[1]["purpose"] == "load"
+    small = k.kiosk.state.locker
+    assert small in (1, 2, 3)  # vouchers fit a small locker, and the smallest free one is proposed
+    k.open_door(small)
+    k.close_door(small)
+    assert k.screen == "staff_load"
+    assert k.parts.screen.current[1]["loaded"] == {"id": "R-10", "locker": small}
+    assert status(k, "R-10") == ("ready", small)
+    k.press("load:R-11")
+    large = k.kiosk.state.locker
+    assert large in (7, 8, 9)
+    k.open_door(large)
+    k.close_door(large)
+    assert status(k, "R-11") == ("ready", large)
+    assert k.parts.screen.current[1]["items"] == []
+    loaded = [e["payload"]["reservation"] for e in k.outbox() if e["type"] == "reservation.loaded"]
+    assert loaded == ["R-10", "R-11"]
+    k.press("restart")  # log out
+    assert k.screen == "attract" and k.kiosk.state.staff_badge is None
+    # the citizen can now collect what was loaded
+    k.press("pickup")
+    k.press("method:pin")
+    k.type_code("73105528")
+    assert k.screen == "locker_open" and k.kiosk.state.locker == small
+
+
+def test_a_wrong_staff_pin_is_refused_and_can_be_typed_again(kiosk):
+    k = kiosk
+    enrol(k)
+    log_in(k, pin="9137")
+    assert k.screen == "error" and k.parts.screen.current[1]["reason"] == "badge_refused"
+    k.press("ok")
+    assert k.screen == "staff_pin"
+    for digit in PIN:
+        k.press(f"digit:{digit}")
+    k.press("ok")
+    assert k.screen == "staff_menu"
+
+
+def test_no_staff_pin_digit_is_shown_or_spoken(kiosk):
+    k = kiosk
+    enrol(k)
+    k.present_tag(BADGE)
+    for digit in PIN[:3]:
+        k.press(f"digit:{digit}")
+    model = k.parts.screen.model
+    shown = [t for t in model.texts() if t not in {b.label for b in model.buttons() if b.style == "digit"}]
+    assert not any(ch.isdigit() for text in shown for ch in text)  # only dots stand for the PIN
+    assert not any(ch.isdigit() for _, _, text in k.spoken for ch in text)
+
+
+def test_an_unknown_or_revoked_badge_is_just_an_unknown_tag(kiosk):
+    k = kiosk
+    enrol(k)
+    k.load([{"type": "badge.revoke", "uid": BADGE}])
+    k.present_tag(BADGE)
+    assert k.screen == "error" and k.parts.screen.current[1]["reason"] == "unknown_tag"
+
+
+def test_staff_empty_a_locker_with_returned_items(kiosk):
+    k = kiosk
+    enrol(k)
+    k.load([reservation(rid="L-1", locker=1, pin="73105528", product="room-key", tags=["0A1B2C3D4E"])])
+    k.press("pickup")
+    k.press("method:pin")
+    k.type_code("73105528")
+    k.open_door(1)
+    k.close_door(1)
+    k.press("done")
+    k.present_tag("0A1B2C3D4E")
+    k.press("continue")
+    locker = k.kiosk.state.locker
+    k.open_door(locker)
+    k.close_door(locker)
+    k.press("done")
+    k.advance(5)
+    log_in(k)
+    assert k.parts.screen.current[1]["to_collect"] == 1
+    k.press("collect")
+    assert k.parts.screen.current[1]["lockers"] == [{"locker": locker, "what": "returned", "id": "L-1"}]
+    k.press(f"take:{locker}")
+    assert k.screen == "locker_open" and k.parts.screen.current[1]["purpose"] == "take_out"
+    k.open_door(locker)
+    k.close_door(locker)
+    assert k.screen == "staff_collect" and k.parts.screen.current[1]["emptied"] == locker
+    assert k.parts.screen.current[1]["lockers"] == []
+    assert status(k, "L-1")[0] == "closed"
+    assert "locker.emptied" in [e["type"] for e in k.outbox()]
+
+
+def test_staff_are_logged_out_after_silence(kiosk):
+    k = kiosk
+    enrol(k)
+    log_in(k)
+    k.advance(k.config.pickup.inactivity_seconds)
+    assert k.screen == "timeout"
+    k.advance(k.config.pickup.timeout_warning_seconds)
+    assert k.screen == "attract" and k.kiosk.state.staff_badge is None
