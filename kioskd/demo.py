@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from kioskd.app import headless
-from kioskd.ui.simpanel import DEMO_TAG
+from kioskd.ui.simpanel import DEMO_BADGE, DEMO_TAG
 
 DEMO_PINS = {"R-1001": ("room-key", 1, "40213377"), "R-1002": ("vouchers", 2, "51627384"),
              "R-1003": ("party-material", 7, "62738495"), "R-1004": ("passport", 3, "73849506"),
@@ -26,6 +26,10 @@ DEMO_PINS = {"R-1001": ("room-key", 1, "40213377"), "R-1002": ("vouchers", 2, "5
 
 # the room key and the party material are loans: their items carry RFID tags and come back to the kiosk
 DEMO_LOAN_TAGS = {"R-1001": [DEMO_TAG], "R-1003": ["0A1B2C3D4F", "0A1B2C3D50"]}
+# a demo staff member (enrolled like any other: no default credentials in the kiosk itself) and two orders
+# waiting to be loaded
+DEMO_STAFF = {"uid": DEMO_BADGE, "pin": "2604", "name": "Demo staff"}
+DEMO_AWAITING = {"R-1006": ("vouchers", "31415926"), "R-1007": ("room-key", "27182818")}
 
 
 def demo_changes(now: datetime) -> list[dict]:
@@ -35,6 +39,10 @@ def demo_changes(now: datetime) -> list[dict]:
     for change in changes:
         if change["id"] in DEMO_LOAN_TAGS:
             change["tags"] = DEMO_LOAN_TAGS[change["id"]]
+    changes.append({"type": "badge", "role": "staff", **DEMO_STAFF})
+    changes += [{"type": "reservation", "id": rid, "product": product, "status": "awaiting_stock", "pin": pin}
+                for rid, (product, pin) in DEMO_AWAITING.items()]
+    changes[-1]["tags"] = ["0A1B2C3D51"]  # the second room key is a loan too
     return changes
 
 
@@ -117,6 +125,19 @@ def run_tour(config: str, data_dir: Path, out: Path) -> list[Path]:
         k.close_door(locker)
         shot("return-done-en")
         k.press("done")
+        k.present_tag(DEMO_BADGE)  # staff: badge, PIN, then load what waits
+        k.type_code(DEMO_STAFF["pin"][:2], ok=False)
+        shot("staff-pin-nl")
+        k.type_code(DEMO_STAFF["pin"][2:])
+        shot("staff-menu-nl")
+        k.press("load")
+        shot("staff-load-nl")
+        k.press(f"load:{next(iter(DEMO_AWAITING))}")
+        locker = k.kiosk.state.locker
+        k.open_door(locker)
+        k.close_door(locker)
+        shot("staff-loaded-nl")
+        k.press("restart")
         k.press("large_text")
         shot("attract-large-text-nl")
         k.press("pickup")
@@ -196,6 +217,8 @@ class SimulatorWindow:
             tags = f"  tags {', '.join(DEMO_LOAN_TAGS[rid])} (a loan: return it with its tag)" \
                 if rid in DEMO_LOAN_TAGS else ""
             print(f"  {rid}  {product:15s} locker {locker}  PIN {pin}{tags}", flush=True)
+        print(f"Staff: present the staff badge ({DEMO_BADGE}) on the panel, PIN {DEMO_STAFF['pin']}; "
+              f"{', '.join(DEMO_AWAITING)} wait to be loaded.", flush=True)
         try:
             self.parts.kiosk.run(stop, on_tick=self.refresh_panel)
         finally:

@@ -139,3 +139,19 @@ def test_staff_are_logged_out_after_silence(kiosk):
     assert k.screen == "timeout"
     k.advance(k.config.pickup.timeout_warning_seconds)
     assert k.screen == "attract" and k.kiosk.state.staff_badge is None
+
+
+def test_staff_load_an_order_by_the_qr_on_its_envelope(kiosk):
+    k = kiosk
+    enrol(k)
+    k.load([awaiting("R-10"), awaiting("R-11")])
+    log_in(k)
+    k.press("load")
+    k.show_qr(k.token_for("R-11"))
+    assert k.screen == "locker_open" and k.kiosk.state.reservation_id == "R-11"
+    k.open_door(k.kiosk.state.locker)
+    k.close_door(k.kiosk.state.locker)
+    assert status(k, "R-11")[0] == "ready" and status(k, "R-10")[0] == "awaiting_stock"
+    k.show_qr(None)
+    k.show_qr(k.token_for("R-11"))  # already loaded: nothing opens, a tone says so
+    assert k.screen == "staff_load" and "error" in k.tones

@@ -63,7 +63,7 @@ IDLE_TIMED = {Phase.METHOD, Phase.PIN, Phase.SCAN, Phase.ERROR, Phase.THANKS, Ph
               Phase.RETURN_TAGS, Phase.RETURN_DONE, Phase.STAFF_PIN, Phase.STAFF_MENU, Phase.STAFF_LOAD,
               Phase.STAFF_COLLECT}
 STAFF_PHASES = {Phase.STAFF_PIN, Phase.STAFF_MENU, Phase.STAFF_LOAD, Phase.STAFF_COLLECT}
-ACCEPTS_QR = {Phase.ATTRACT, Phase.METHOD, Phase.PIN, Phase.SCAN, Phase.RETURN_IDENTIFY}
+ACCEPTS_QR = {Phase.ATTRACT, Phase.METHOD, Phase.PIN, Phase.SCAN, Phase.RETURN_IDENTIFY}  # + STAFF_LOAD below
 DOOR_PHASES = {Phase.RELEASING, Phase.WAIT_OPEN, Phase.WAIT_CLOSE}
 
 INACTIVITY, WARNING, TICK = "inactivity", "warning", "countdown_tick"
@@ -404,6 +404,8 @@ class PickupFlow:
 
     def _identified(self, s: PickupState, e: Identified, now: float) -> Result:
         r = e.reservation
+        if s.staff_badge is not None:  # the QR on an order's envelope, scanned while loading
+            return staff.load_scanned(self, s, r.id)
         if s.purpose == "return":  # the code named a loan: fetch its items
             return replace(s, reservation_id=r.id, method=e.method), [fx.FindLoan(r.id)]
         s = replace(s, reservation_id=r.id, locker=r.locker, method=e.method)
@@ -565,7 +567,7 @@ TABLE: dict[tuple[Phase, type], Handler] = {
     (Phase.WAIT_CLOSE, Tap): PickupFlow._wait_close_tap,
     (Phase.THANKS, Tap): PickupFlow._thanks_tap,
     (Phase.ERROR, Tap): PickupFlow._error_tap,
-    **{(phase, QrScanned): PickupFlow._check_qr for phase in ACCEPTS_QR},
+    **{(phase, QrScanned): PickupFlow._check_qr for phase in (*ACCEPTS_QR, Phase.STAFF_LOAD)},
 }
 
 OVERLAY_TAPS: dict[str, Handler] = {

@@ -90,6 +90,15 @@ def load_tap(flow: PickupFlow, s: PickupState, e: Tap, now: float) -> Result:
     return _list_tap(s, e, len(s.stock))
 
 
+def load_scanned(flow: PickupFlow, s: PickupState, reservation_id: str) -> Result:
+    """An order's QR from its envelope: load it if it is waiting, otherwise back to the list with a tone."""
+    if any(item["id"] == reservation_id for item in s.stock):
+        return replace(s, phase=_phase("RELEASING"), purpose="load", reservation_id=reservation_id,
+                       staff_notice=None, retried=False), [fx.ReleaseForLoad(reservation_id, s.staff_badge)]
+    return replace(s, phase=_phase("STAFF_LOAD"), purpose="staff", method=None), [
+        fx.Tone("error"), fx.StartTimer("inactivity", flow.settings.inactivity_seconds)]
+
+
 def collect_tap(flow: PickupFlow, s: PickupState, e: Tap, now: float) -> Result:
     if e.action.startswith("take:") and e.action[5:].isdigit():
         locker = int(e.action[5:])

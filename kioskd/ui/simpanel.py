@@ -15,7 +15,8 @@ import pygame
 from kioskd.ui.model import Rect, center, contains
 from kioskd.ui.theme import DEFAULT_PALETTE, Palette
 
-DEMO_TAG = "0A1B2C3D4E"
+DEMO_TAG = "0A1B2C3D4E"  # the demo room key's item tag
+DEMO_BADGE = "B0B0B0B0B0"  # the demo staff member's badge (PIN printed by the demo)
 
 
 @dataclass(frozen=True)
@@ -91,8 +92,10 @@ class SimPanel:
         y += row_h
         sections.append(("RFID reader", y))
         y += section_h
-        buttons.append(_PanelButton(SimAction("tag", DEMO_TAG), (margin, y, inner_w, row_h - 4),
-                                    f"Present tag {DEMO_TAG}"))
+        half = (inner_w - 6) // 2  # two tags side by side: the panel is as tall as the kiosk screen
+        buttons.append(_PanelButton(SimAction("tag", DEMO_TAG), (margin, y, half, row_h - 4), "Key tag"))
+        buttons.append(_PanelButton(SimAction("tag", DEMO_BADGE), (margin + half + 6, y, half, row_h - 4),
+                                    "Staff badge"))
         return sections, buttons, status
 
     def handle_click(self, x: int, y: int) -> SimAction | None:
