@@ -71,6 +71,7 @@ class VerifyPin:
 @dataclass(frozen=True)
 class VerifyQr:
     text: str
+    for_return: bool = False  # a return may name its loan with the QR the pickup already spent
 
 
 @dataclass(frozen=True)
@@ -174,6 +175,7 @@ class ReleaseForReturn:
 
     reservation_id: str
     method: str
+    tags: tuple[str, ...] = ()  # the items counted, kept with the release so a crash cannot lose the return
 
 
 @dataclass(frozen=True)

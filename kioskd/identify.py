@@ -92,7 +92,7 @@ class Identifier:
             return self._fail("pin", "unknown_code", now)
         return Identified(view, "pin")
 
-    def verify_qr(self, text: str, now: float) -> Identified | IdentificationFailed:
+    def verify_qr(self, text: str, now: float, *, spent_ok: bool = False) -> Identified | IdentificationFailed:
         state = self.lockout_state("qr")
         if is_locked(state, now):
             return IdentificationFailed("qr", "locked_out", state.locked_until)
@@ -104,7 +104,7 @@ class Identifier:
             return IdentificationFailed("qr", exc.reason)
         spent = self._store.conn.execute(
             "SELECT 1 FROM spent_tokens WHERE token_id = ?", (token.token_id,)).fetchone()
-        if spent:
+        if spent and not spent_ok:  # a return names the loan with the QR its pickup already used
             return self._fail("qr", "replayed", now)
         view = self.reservation_view(token.reservation_id)
         if view is None:

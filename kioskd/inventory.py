@@ -100,6 +100,9 @@ def free_locker(store: Store, size: str) -> int | None:
         " AND out_of_service = 0 AND suspect = 0"
         f" AND NOT EXISTS (SELECT 1 FROM ({OCCUPANTS}) o WHERE o.locker = l.number)"
         " AND NOT EXISTS (SELECT 1 FROM releases r WHERE r.locker = l.number AND r.state IN ('pending', 'opened'))"
+        # a door still open (left open, forced) is not free: a new release there would never see it open
+        " AND COALESCE((SELECT kind FROM door_events d WHERE d.locker = l.number ORDER BY d.id DESC LIMIT 1),"
+        " 'closed') = 'closed'"
         f" ORDER BY {SIZE_RANK}, number LIMIT 1", fitting).fetchone()
     return row[0] if row else None
 

@@ -57,7 +57,8 @@ def commit_release(store: Store, *, reservation_id: str, locker: int, reason: st
     return release_id
 
 
-def commit_return_release(store: Store, *, reservation_id: str, method: str, now: float) -> tuple[int, int]:
+def commit_return_release(store: Store, *, reservation_id: str, method: str, now: float,
+                          tags: tuple[str, ...] = ()) -> tuple[int, int]:
     """Choose a free locker of a fitting size for a loan's items and journal its release, before any relay.
 
     Returns (release id, locker). Refused when the loan is not out, or no fitting locker is free.
@@ -67,11 +68,11 @@ def commit_return_release(store: Store, *, reservation_id: str, method: str, now
                            " ON p.code = r.product WHERE r.id = ?", (reservation_id,)).fetchone()
         if row is None or row[0] != "loan" or row[1] not in inventory.LOAN_OUT_STATUSES:
             raise ReleaseRefusedError("not_on_loan")
-        return _staged_release(store, reservation_id, row[2], "return", method, "citizen", now)
+        return _staged_release(store, reservation_id, row[2], "return", method, "citizen", now, {"tags": list(tags)})
 
 
 def _staged_release(store: Store, reservation_id: str, size: str, reason: str, method: str, actor: str,
-                    now: float) -> tuple[int, int]:
+                    now: float, detail: dict) -> tuple[int, int]:
     """Inside a transaction: pick a free locker of ``size`` and journal its release for ``reservation_id``."""
     conn = store.conn
     # a new release supersedes one of the same reservation whose door never opened (a retry)
@@ -80,8 +81,9 @@ def _staged_release(store: Store, reservation_id: str, size: str, reason: str, m
     locker = inventory.free_locker(store, size)
     if locker is None:
         raise ReleaseRefusedError("no_free_locker")
-    cursor = conn.execute("INSERT INTO releases (reservation_id, locker, reason, method, state, created_at)"
-                          " VALUES (?, ?, ?, ?, 'pending', ?)", (reservation_id, locker, reason, method, iso(now)))
+    cursor = conn.execute("INSERT INTO releases (reservation_id, locker, reason, method, state, created_at, detail)"
+                          " VALUES (?, ?, ?, ?, 'pending', ?, ?)",
+                          (reservation_id, locker, reason, method, iso(now), json.dumps(detail, sort_keys=True)))
     release_id = int(cursor.lastrowid)
     store.add_audit(actor, "locker.release", {"locker": locker, "reservation": reservation_id, "reason": reason,
                                               "release": release_id}, now)
@@ -95,7 +97,8 @@ def commit_load_release(store: Store, *, reservation_id: str, staff_badge: str, 
                            " ON p.code = r.product WHERE r.id = ?", (reservation_id,)).fetchone()
         if row is None or row[0] != "awaiting_stock":
             raise ReleaseRefusedError("not_awaiting_stock")
-        return _staged_release(store, reservation_id, row[1], "load", "badge", f"staff:{staff_badge[:12]}", now)
+        return _staged_release(store, reservation_id, row[1], "load", "badge", f"staff:{staff_badge[:12]}", now,
+                               {"staff": staff_badge})
 
 
 def commit_take_out_release(store: Store, *, locker: int, staff_badge: str, now: float) -> int:
@@ -107,8 +110,9 @@ def commit_take_out_release(store: Store, *, locker: int, staff_badge: str, now:
             raise ReleaseRefusedError("nothing_to_take_out")
         conn.execute("UPDATE releases SET state = 'unopened', closed_at = ? WHERE locker = ? AND reason = 'take_out'"
                      " AND state = 'pending'", (iso(now), locker))
-        cursor = conn.execute("INSERT INTO releases (reservation_id, locker, reason, method, state, created_at)"
-                              " VALUES (?, ?, 'take_out', 'badge', 'pending', ?)", (occupant[0], locker, iso(now)))
+        cursor = conn.execute("INSERT INTO releases (reservation_id, locker, reason, method, state, created_at, detail)"
+                              " VALUES (?, ?, 'take_out', 'badge', 'pending', ?, ?)",
+                              (occupant[0], locker, iso(now), json.dumps({"staff": staff_badge})))
         release_id = int(cursor.lastrowid)
         store.add_audit(f"staff:{staff_badge[:12]}", "locker.release", {"locker": locker, "reason": "take_out",
                                                                       "release": release_id}, now)
@@ -173,6 +177,25 @@ def _collect(store: Store, reservation_id: str, release_id: int, door_left_open:
     return event_id
 
 
+def _settle_work(store: Store, reservation_id: str, locker: int, reason: str, detail: dict, now: float) -> bool:
+    """Record a return, load or emptying the crash interrupted; False when it was recorded already."""
+    try:
+        if reason == "return":
+            tags = detail.get("tags") or []
+            if not tags:
+                return False
+            inventory.record_return(store, reservation_id, tags, locker, now)
+        elif reason == "load":
+            inventory.record_loaded(store, reservation_id, locker, detail.get("staff", ""), now)
+        elif any(rid == reservation_id for rid, _ in inventory.occupants(store, locker)):
+            inventory.record_taken_out(store, locker, detail.get("staff", ""), now)
+        else:
+            return False
+    except inventory.InventoryError:
+        return False  # already recorded, or no longer applicable: nothing to do
+    return True
+
+
 def record_release_outcome(store: Store, release_id: int, outcome: str, now: float) -> None:
     with store.transaction() as conn:
         conn.execute("UPDATE releases SET state = ?, closed_at = ? WHERE id = ? AND state IN ('pending', 'opened')",
@@ -215,6 +238,17 @@ def recover_after_restart(store: Store, now: float) -> list[str]:
     A release whose door had opened counts as collected: the identified person had the door open.
     """
     notes = []
+    # a return, load or emptying whose door had closed (the work was done), killed before its record;
+    # each is recorded in its own transaction, as it would have been
+    # only a locker's latest release: once anything else happened at that door, the moment has passed
+    work = store.conn.execute(
+        "SELECT id, reservation_id, locker, reason, detail FROM releases r WHERE state = 'closed'"
+        " AND reason IN ('return', 'load', 'take_out') AND detail IS NOT NULL AND closed_at >= ?"
+        " AND NOT EXISTS (SELECT 1 FROM releases later WHERE later.locker = r.locker AND later.id > r.id)"
+        " ORDER BY id", (iso(now - 86400),)).fetchall()
+    for release_id, reservation_id, locker, reason, detail in work:
+        if _settle_work(store, reservation_id, locker, reason, json.loads(detail), now):
+            notes.append(f"release {release_id}: door had closed; {reason} in locker {locker} recorded")
     with store.transaction() as conn:
         rows = conn.execute("SELECT id, reservation_id, locker, reason, state FROM releases"
                             " WHERE state IN ('pending', 'opened') ORDER BY id").fetchall()

@@ -200,4 +200,9 @@ MIGRATIONS: list[list[str]] = [
         )""",
         "CREATE INDEX alarms_active ON alarms(kind, locker, device) WHERE cleared_at IS NULL",
     ],
+    # 4: what a return, load or emptying was about (tags counted, the staff badge's hash), so the work is
+    # recorded even if the kiosk dies between the door closing and the record
+    ["ALTER TABLE releases ADD COLUMN detail TEXT",
+     # a locker's latest door event, asked for each locker when choosing a free one
+     "CREATE INDEX door_events_locker ON door_events(locker, id)"],
 ]

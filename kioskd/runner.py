@@ -176,7 +176,7 @@ class EffectRunner:
 
     def _verify_qr(self, e: fx.VerifyQr) -> object:
         try:
-            return self._identifier.verify_qr(e.text, self._clock.time())
+            return self._identifier.verify_qr(e.text, self._clock.time(), spent_ok=e.for_return)
         except sqlite3.Error:
             log.exception("store error while checking a QR code")
             return IdentificationFailed("qr", "internal")
@@ -207,7 +207,8 @@ class EffectRunner:
     def _release_for_return(self, e: fx.ReleaseForReturn) -> object:
         try:
             release_id, locker = journal.commit_return_release(self._store, reservation_id=e.reservation_id,
-                                                               method=e.method, now=self._clock.time())
+                                                               method=e.method, now=self._clock.time(),
+                                                               tags=e.tags)
         except journal.ReleaseRefusedError as refusal:
             return ReleaseRefused(refusal.reason)
         except sqlite3.Error:

@@ -161,3 +161,58 @@ def test_a_blind_citizen_returns_a_key_with_keys_only(kiosk):
     assert k.screen == "return_done" and status(k) == "returned"
     assert not any(c.isdigit() for _, _, text in k.spoken for c in text)
     assert k.released[0] == (1, NOW)  # the pickup's release came first
+
+
+def test_a_return_interrupted_after_the_door_closed_is_recorded_at_restart(tmp_path):
+    """Killed between the door closing and the record: the release row kept the tags, recovery records them."""
+    from kioskd.effects import RecordReturn
+    from kioskd.sim import Harness
+
+    from conftest import SIM_CONFIG
+
+    data = tmp_path / "data"
+    with Harness(config=SIM_CONFIG, data_dir=data, start=NOW) as k:
+        k.load([loan()])
+        collect(k)
+        k.present_tag(KEY_A)
+        k.present_tag(KEY_B)
+        k.press("continue")
+        locker = k.kiosk.state.locker
+        k.kiosk.runner._dispatch[RecordReturn] = lambda e: None  # the process "dies" before the return is written
+        k.open_door(locker)
+        k.close_door(locker)
+        assert status(k) == "on_loan"
+    with Harness(config=SIM_CONFIG, data_dir=data, start=NOW + 60) as k:
+        assert status(k) == "returned"
+        assert any("return in locker" in note for note in k.parts.recovered)
+        assert [e["payload"]["tags"] for e in k.outbox() if e["type"] == "loan.returned"] == [[KEY_A, KEY_B]]
+    with Harness(config=SIM_CONFIG, data_dir=data, start=NOW + 120) as k:  # and only once
+        assert len([e for e in k.outbox() if e["type"] == "loan.returned"]) == 1
+
+
+def test_a_return_by_the_qr_code_its_pickup_used(kiosk):
+    k = kiosk
+    k.load([loan()])
+    token = k.token_for("L-1")
+    k.press("pickup")
+    k.press("method:qr")
+    k.show_qr(token)
+    k.show_qr(None)
+    k.open_door(1)
+    k.close_door(1)
+    k.press("done")
+    k.press("return")
+    k.show_qr(token)  # spent at the pickup, still good to name the loan for its return
+    assert k.screen == "return_tags"
+    assert k.store.conn.execute("SELECT COUNT(*) FROM lockouts WHERE failures > 0").fetchone()[0] == 0
+
+
+def test_a_locker_whose_door_is_open_is_never_chosen(kiosk):
+    k = kiosk
+    k.load([loan()])
+    collect(k)
+    k.open_door(2)  # forced, or left open: no release explains it
+    k.open_door(3)
+    k.present_tag(KEY_A)
+    k.press("continue")
+    assert k.kiosk.state.locker not in (2, 3)

@@ -356,7 +356,7 @@ class PickupFlow:
         if not s.qr_available or (s.phase is Phase.ATTRACT and s.out_of_service):
             return s, []
         return replace(s, phase=Phase.CHECKING, method="qr", code="", overlay=None), [
-            fx.CancelTimer(INACTIVITY), fx.VerifyQr(e.text)]
+            fx.CancelTimer(INACTIVITY), fx.VerifyQr(e.text, for_return=s.purpose == "return")]
 
     # ---- identification --------------------------------------------------------------------------
 
@@ -548,7 +548,8 @@ TABLE: dict[tuple[Phase, type], Handler] = {
     **{(phase, TagRead): returns.tag_read for phase in (Phase.ATTRACT, Phase.RETURN_IDENTIFY, Phase.RETURN_TAGS)},
     **{(phase, LoanSeen): returns.loan_seen for phase in (Phase.ATTRACT, Phase.RETURN_IDENTIFY, Phase.CHECKING)},
     **{(phase, TagUnknown): returns.tag_unknown for phase in (Phase.ATTRACT, Phase.RETURN_IDENTIFY)},
-    **{(phase, ReturnRefused): returns.return_refused for phase in (Phase.CHECKING, Phase.RELEASING)},
+    **{(phase, ReturnRefused): returns.return_refused
+       for phase in (Phase.ATTRACT, Phase.RETURN_IDENTIFY, Phase.CHECKING, Phase.RELEASING)},
     **{(phase, BadgeSeen): staff.badge_seen for phase in (Phase.ATTRACT, Phase.RETURN_IDENTIFY)},
     (Phase.STAFF_PIN, Tap): staff.pin_tap,
     (Phase.CHECKING, StaffIdentified): staff.identified,

@@ -87,9 +87,10 @@ def identify_tap(flow: PickupFlow, s: PickupState, e: Tap, now: float) -> Result
 def tags_tap(flow: PickupFlow, s: PickupState, e: Tap, now: float) -> Result:
     if e.action == "continue" and s.presented:
         return replace(s, phase=_phase("RELEASING"), notice=None), [
-            fx.CancelTimer("inactivity"), fx.ReleaseForReturn(s.reservation_id, s.method or "tag")]
+            fx.CancelTimer("inactivity"), fx.ReleaseForReturn(s.reservation_id, s.method or "tag", s.presented)]
     if e.action == "back":
-        return replace(s, phase=_phase("RETURN_IDENTIFY"), presented=(), notice=None), []
+        return replace(s, phase=_phase("RETURN_IDENTIFY"), presented=(), notice=None, reservation_id=None,
+                       loan_outstanding=(), loan_returned=(), method=None), []
     return s, []
 
 
@@ -103,4 +104,4 @@ def door_closed_effects(s: PickupState) -> list:
 
 
 def retry(s: PickupState) -> list:
-    return [fx.ReleaseForReturn(s.reservation_id, s.method or "tag")]
+    return [fx.ReleaseForReturn(s.reservation_id, s.method or "tag", s.presented)]

@@ -36,7 +36,10 @@ def _phase(name: str):
 def badge_seen(flow: PickupFlow, s: PickupState, e: BadgeSeen, now: float) -> Result:
     if s.phase is not _phase("ATTRACT") and s.phase is not _phase("RETURN_IDENTIFY"):
         return s, []
-    return replace(s, phase=_phase("STAFF_PIN"), purpose="staff", staff_uid=e.uid, code="", overlay=None), []
+    # a fresh start: nothing of a citizen's return (a loan, its tags) carries into the staff session
+    return replace(s, phase=_phase("STAFF_PIN"), purpose="staff", staff_uid=e.uid, code="", overlay=None,
+                   reservation_id=None, locker=None, release_id=None, method=None, loan_outstanding=(),
+                   loan_returned=(), presented=(), notice=None), []
 
 
 def pin_tap(flow: PickupFlow, s: PickupState, e: Tap, now: float) -> Result:
@@ -104,7 +107,8 @@ def collect_tap(flow: PickupFlow, s: PickupState, e: Tap, now: float) -> Result:
         locker = int(e.action[5:])
         if any(item["locker"] == locker for item in s.collection):
             return replace(s, phase=_phase("RELEASING"), purpose="take_out", locker=locker, staff_notice=None,
-                           retried=False), [fx.CancelTimer("inactivity"), fx.ReleaseForTakeOut(locker, s.staff_badge)]
+                           reservation_id=None, retried=False), [fx.CancelTimer("inactivity"),
+                                                                 fx.ReleaseForTakeOut(locker, s.staff_badge)]
         return s, []
     return _list_tap(s, e, len(s.collection))
 
