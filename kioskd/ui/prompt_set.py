@@ -28,7 +28,8 @@ def _variants(layout: Layout, config) -> Iterator[tuple[str, dict]]:
                 ("locker_open", {"purpose": "return"}), ("return_identify", {"qr_available": True}),
                 ("return_identify", {"qr_available": False}))
     yield from _return_variants()
-    yield from _staff_variants(lockers)
+    # staff screens are heard by trained staff a few times a day: their prompts are made on first use
+    # (tens of milliseconds each), which keeps the pre-made set small on the kiosk's SD card
     for locker in lockers:
         yield "locker_open", {"locker": locker}
         yield "locker_open", {"locker": locker, "retry": True}
@@ -52,40 +53,17 @@ def _variants(layout: Layout, config) -> Iterator[tuple[str, dict]]:
 
 
 def _return_variants() -> Iterator[tuple[str, dict]]:
-    """Counting the tags of loans of up to three items, with each notice; the thanks for those counts.
+    """Counting the tags of loans of one or two items (room keys), with each notice; the thanks for those counts.
 
     Larger loans are rare (party material): their prompts are made on first use.
     """
-    for total in range(1, 4):
+    for total in range(1, 3):
         for presented in range(total + 1):
             for notice in (None, *TAG_NOTICES):
                 yield "return_tags", {"presented": presented, "total": total, "product": "", "notice": notice}
         for returned in range(1, total + 1):
             yield "return_done", {"returned": returned, "outstanding": total - returned}
 
-
-def _staff_variants(lockers: list[int]) -> Iterator[tuple[str, dict]]:
-    """Staff screens are few: the PIN, the menu for small counts, the lists' counts, and every locker's door.
-
-    A list's items are shown, never said (ids and products), so its prompt depends on counts only; the
-    focus on a locker of the emptying list ("locker four, returned items") is made for every locker.
-    """
-    yield "staff_pin", {}
-    for to_load in range(4):
-        for to_collect in range(4):
-            yield "staff_menu", {"name": "", "to_load": to_load, "to_collect": to_collect}
-    for count in range(5):
-        yield "staff_load", {"items": [{"id": f"R-{i}"} for i in range(count)], "page": 0, "pages": 1}
-        yield "staff_collect", {"lockers": [{"locker": n, "what": "returned"} for n in lockers[:count]], "page": 0,
-                                "pages": 1}
-    for locker in lockers:
-        yield "staff_collect", {"lockers": [{"locker": locker, "what": "expired"}], "page": 0, "pages": 1,
-                                "emptied": locker}
-        yield "staff_load", {"items": [], "page": 0, "pages": 1, "loaded": {"id": "", "locker": locker}}
-        for purpose in ("load", "take_out"):
-            yield "locker_open", {"locker": locker, "purpose": purpose}
-            yield "locker_open", {"locker": locker, "retry": True, "purpose": purpose}
-            yield "close_door", {"locker": locker, "purpose": purpose}
 
 
 def all_prompts(config) -> Iterator[Utterance]:
