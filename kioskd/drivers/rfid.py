@@ -23,6 +23,7 @@ from typing import NamedTuple, Protocol
 
 import serial
 
+from kioskd.drivers.framing import INCOMPLETE, FrameObserver, StreamParser, Verdict
 from kioskd.drivers.worker import BACKOFF_MAX as BACKOFF_MAX  # re-exported: defined here before
 from kioskd.drivers.worker import BACKOFF_MIN as BACKOFF_MIN  # re-exported: defined here before
 from kioskd.drivers.worker import DeviceLifecycle, DeviceWorker
@@ -46,10 +47,6 @@ _HEX_DIGITS = frozenset(b"0123456789ABCDEFabcdef")
 _LINE_END = re.compile(rb"[\r\n]")
 _LINE_PADDING = bytes([STX, ETX]) + b" \t"
 _UID = re.compile(rb"[0-9A-Fa-f]{%d,%d}" % (UID_MIN_DIGITS, UID_MAX_DIGITS))
-
-FrameObserver = Callable[[bytes, "str | None"], None]
-"""Told about every complete frame or line a parser judged: its raw bytes and the problem (None if valid)."""
-
 
 class TagReader(DeviceLifecycle, Protocol):
     """What the composition root needs from any tag reader, real or simulated."""
@@ -98,12 +95,9 @@ def _xor(data: bytes) -> int:
     return result
 
 
-_INCOMPLETE = object()
-
-
-def _frame_problem(candidate: bytes | bytearray) -> tuple[str, int] | object | None:
+def _judge_frame(candidate: bytes | bytearray) -> Verdict:
     """Why ``candidate`` (starting with STX) is not a valid frame, with how many of its bytes show it;
-    ``_INCOMPLETE`` if more bytes may still make it one; None when it is a complete valid frame.
+    ``INCOMPLETE`` if more bytes may still make it one; its length when it is a complete valid frame.
 
     Bytes are checked as soon as they are present, so a stray STX in noise is rejected without
     waiting for thirteen more bytes that may belong to the next real frame.
@@ -112,7 +106,7 @@ def _frame_problem(candidate: bytes | bytearray) -> tuple[str, int] | object | N
         if byte not in _HEX_DIGITS:
             return f"non-hex byte 0x{byte:02X} at offset {offset} of frame", offset + 1
     if len(candidate) < FRAME_LENGTH:
-        return _INCOMPLETE
+        return INCOMPLETE
     if candidate[FRAME_LENGTH - 1] != ETX:
         return f"frame ends with 0x{candidate[FRAME_LENGTH - 1]:02X}, expected 0x03", FRAME_LENGTH
     data = bytes.fromhex(candidate[1:1 + TAG_HEX_DIGITS].decode("ascii"))
@@ -120,10 +114,10 @@ def _frame_problem(candidate: bytes | bytearray) -> tuple[str, int] | object | N
     computed = _xor(data)
     if said != computed:
         return f"checksum mismatch: frame says 0x{said:02X}, data gives 0x{computed:02X}", FRAME_LENGTH
-    return None
+    return FRAME_LENGTH
 
 
-class Rdm6300Parser:
+class Rdm6300Parser(StreamParser):
     """Turns a byte stream into tag ids, whatever arrives: split frames, noise, broken frames.
 
     The buffer only ever holds the start of one plausible frame (at most 13 bytes), so a line full
@@ -133,59 +127,16 @@ class Rdm6300Parser:
     missing ETX) and every valid frame in the stream is recovered, whatever noise surrounds it.
     """
 
-    def __init__(self, on_frame: FrameObserver | None = None) -> None:
-        self._buffer = bytearray()
-        self._on_frame = on_frame
-        self.frames_ok = 0
-        self.frames_bad = 0
-        self.bytes_skipped = 0
-        self.last_error: str | None = None
-
-    @property
-    def buffered(self) -> int:
-        """Bytes held back waiting for the rest of a frame."""
-        return len(self._buffer)
-
-    def reset(self) -> None:
-        """Forget a partial frame, e.g. after the port was reopened and its rest will never come."""
-        self._buffer.clear()
+    kind = "RFID frame"
 
     def feed(self, data: bytes) -> list[str]:
         """Upper-case tag ids of the valid frames completed by ``data``, in order of arrival."""
         self._buffer += data
-        tags: list[str] = []
-        while self._buffer:
-            start = self._buffer.find(STX)
-            if start < 0:
-                self.bytes_skipped += len(self._buffer)
-                self._buffer.clear()
-                break
-            if start:
-                self.bytes_skipped += start
-                del self._buffer[:start]
-            problem = _frame_problem(self._buffer[:FRAME_LENGTH])
-            if problem is _INCOMPLETE:
-                break
-            if problem is None:
-                tags.append(self._buffer[1:1 + TAG_HEX_DIGITS].decode("ascii").upper())
-                self.frames_ok += 1
-                self._observe(bytes(self._buffer[:FRAME_LENGTH]), None)
-                del self._buffer[:FRAME_LENGTH]
-            else:
-                message, shown = problem
-                self.frames_bad += 1
-                self.last_error = message
-                log.debug("rejected RFID frame: %s", message)
-                self._observe(bytes(self._buffer[:shown]), message)
-                del self._buffer[:1]
-        return tags
-
-    def _observe(self, raw: bytes, problem: str | None) -> None:
-        if self._on_frame is not None:
-            self._on_frame(raw, problem)
+        frames = self._scan(STX, FRAME_LENGTH, _judge_frame)
+        return [frame[1:1 + TAG_HEX_DIGITS].decode("ascii").upper() for frame in frames]
 
 
-class LineParser:
+class LineParser(StreamParser):
     """Turns the byte stream of a line-based reader into tag ids: one UID per CR-, LF- or CRLF-ended line.
 
     A UID is 4 to 20 hex (or decimal) digits, upper-cased; STX, ETX, spaces and tabs around it are
@@ -196,23 +147,15 @@ class LineParser:
     not depend on how the stream is cut into chunks.
     """
 
-    def __init__(self, on_frame: FrameObserver | None = None) -> None:
-        self._buffer = bytearray()
-        self._overlong = False  # inside a line already rejected as too long: skip to its end
-        self._on_frame = on_frame
-        self.frames_ok = 0
-        self.frames_bad = 0
-        self.bytes_skipped = 0
-        self.last_error: str | None = None
+    kind = "RFID line"
 
-    @property
-    def buffered(self) -> int:
-        """Bytes of an unfinished line held back waiting for its CR or LF."""
-        return len(self._buffer)
+    def __init__(self, on_frame: FrameObserver | None = None) -> None:
+        super().__init__(on_frame)
+        self._overlong = False  # inside a line already rejected as too long: skip to its end
 
     def reset(self) -> None:
         """Forget an unfinished line, e.g. after the port was reopened and its rest will never come."""
-        self._buffer.clear()
+        super().reset()
         self._overlong = False
 
     def feed(self, data: bytes) -> list[str]:
@@ -253,17 +196,8 @@ class LineParser:
         if not _UID.fullmatch(uid):
             self._reject(raw, _uid_problem(uid))
             return None
-        self.frames_ok += 1
-        if self._on_frame is not None:
-            self._on_frame(raw, None)
+        self._accept(raw)
         return uid.decode("ascii").upper()
-
-    def _reject(self, raw: bytes, problem: str) -> None:
-        self.frames_bad += 1
-        self.last_error = problem
-        log.debug("rejected RFID line: %s", problem)
-        if self._on_frame is not None:
-            self._on_frame(raw, problem)
 
 
 def _uid_problem(uid: bytes) -> str:

@@ -42,6 +42,7 @@ from dataclasses import dataclass
 
 import serial
 
+from kioskd.drivers.framing import INCOMPLETE, StreamParser, Verdict
 from kioskd.drivers.worker import DeviceWorker
 from kioskd.events import DoorClosed, DoorOpened, Post
 
@@ -96,28 +97,25 @@ def status_reply(board: int, open_locks: Iterable[int]) -> bytes:
     return frame(board, 0, STATUS, bits.to_bytes(2, "little"))
 
 
-_INCOMPLETE = object()
-
-
-def _frame_problem(candidate: bytes | bytearray, lengths: Mapping[int, int]) -> str | object | None:
-    """Why ``candidate`` (starting with STX) is no valid frame, ``_INCOMPLETE`` if more bytes may still make it
-    one, or None when it is a complete valid frame. Each byte is judged as soon as it is present."""
+def _judge_frame(candidate: bytes | bytearray, lengths: Mapping[int, int]) -> Verdict:
+    """Why ``candidate`` (starting with STX) is no valid frame, ``INCOMPLETE`` if more bytes may still make it
+    one, or its length when it is a complete valid frame. Each byte is judged as soon as it is present."""
     if len(candidate) < 3:
-        return _INCOMPLETE
+        return INCOMPLETE
     length = lengths.get(candidate[2])
     if length is None:
-        return f"unknown command 0x{candidate[2]:02X}"
+        return f"unknown command 0x{candidate[2]:02X}", 3
     if len(candidate) > length - 2 and candidate[length - 2] != ETX:
-        return f"byte {length - 2} is 0x{candidate[length - 2]:02X}, expected ETX 0x03"
+        return f"byte {length - 2} is 0x{candidate[length - 2]:02X}, expected ETX 0x03", length - 1
     if len(candidate) < length:
-        return _INCOMPLETE
+        return INCOMPLETE
     said, computed = candidate[length - 1], checksum(candidate[:length - 1])
     if said != computed:
-        return f"checksum mismatch: frame says 0x{said:02X}, bytes give 0x{computed:02X}"
-    return None
+        return f"checksum mismatch: frame says 0x{said:02X}, bytes give 0x{computed:02X}", length
+    return length
 
 
-class Cu16Parser:
+class Cu16Parser(StreamParser):
     """Turns a byte stream into frames, whatever arrives: split frames, noise, broken frames.
 
     The buffer holds at most the start of one plausible frame. After a rejected frame, parsing resumes at the
@@ -126,50 +124,18 @@ class Cu16Parser:
     escaping. The bank asks again when its answer does not come.)
     """
 
+    kind = "lock-board frame"
+
     def __init__(self, lengths: Mapping[int, int] = REPLY_LENGTHS) -> None:
+        super().__init__()
         self._lengths = dict(lengths)
         self._longest = max(self._lengths.values())
-        self._buffer = bytearray()
-        self.frames_ok = 0
-        self.frames_bad = 0
-        self.bytes_skipped = 0
-        self.last_error: str | None = None
-
-    @property
-    def buffered(self) -> int:
-        return len(self._buffer)
-
-    def reset(self) -> None:
-        self._buffer.clear()
 
     def feed(self, data: bytes) -> list[Cu16Frame]:
         """The valid frames completed by ``data``, in order of arrival."""
         self._buffer += data
-        frames: list[Cu16Frame] = []
-        while self._buffer:
-            start = self._buffer.find(STX)
-            if start < 0:
-                self.bytes_skipped += len(self._buffer)
-                self._buffer.clear()
-                break
-            if start:
-                self.bytes_skipped += start
-                del self._buffer[:start]
-            problem = _frame_problem(self._buffer[:self._longest], self._lengths)
-            if problem is _INCOMPLETE:
-                break
-            if problem is None:
-                address, command = self._buffer[1], self._buffer[2]
-                length = self._lengths[command]
-                frames.append(Cu16Frame(address >> 4, address & 0x0F, command, bytes(self._buffer[3:length - 2])))
-                self.frames_ok += 1
-                del self._buffer[:length]
-            else:
-                self.frames_bad += 1
-                self.last_error = str(problem)
-                log.debug("rejected lock-board frame: %s", problem)
-                del self._buffer[:1]
-        return frames
+        frames = self._scan(STX, self._longest, lambda candidate: _judge_frame(candidate, self._lengths))
+        return [Cu16Frame(raw[1] >> 4, raw[1] & 0x0F, raw[2], raw[3:-2]) for raw in frames]
 
 
 class Rs485LockBank(DeviceWorker):
