@@ -205,24 +205,12 @@ class EffectRunner:
         return ReturnRefused("not_on_loan") if loan is None else _loan_seen(loan, None)
 
     def _release_for_return(self, e: fx.ReleaseForReturn) -> object:
-        try:
-            release_id, locker = journal.commit_return_release(self._store, reservation_id=e.reservation_id,
-                                                               method=e.method, now=self._clock.time(),
-                                                               tags=e.tags)
-        except journal.ReleaseRefusedError as refusal:
-            return ReleaseRefused(refusal.reason)
-        except sqlite3.Error:
-            log.exception("journal commit failed; no locker opened for a return")
-            return ReleaseRefused("internal")
-        return self._pulse(release_id, locker, e.reservation_id, "return")
+        return self._commit_then_pulse("return", e.reservation_id, lambda now: journal.commit_return_release(
+            self._store, reservation_id=e.reservation_id, method=e.method, now=now, tags=e.tags))
 
     def _record_return(self, e: fx.RecordReturn) -> None:
-        try:
-            inventory.record_return(self._store, e.reservation_id, e.tags, e.locker, self._clock.time())
-        except inventory.InventoryError as exc:
-            log.error("return of %s into locker %s not recorded: %s", e.reservation_id, e.locker, exc)
-        except sqlite3.Error:
-            log.exception("could not record the return of %s", e.reservation_id)
+        self._record(f"return of {e.reservation_id} into locker {e.locker}", lambda now: inventory.record_return(
+            self._store, e.reservation_id, e.tags, e.locker, now))
 
     # ---- staff -----------------------------------------------------------------------------------
 
@@ -251,56 +239,53 @@ class EffectRunner:
                    "id": c.reservation_id} for c in collection))
 
     def _release_for_load(self, e: fx.ReleaseForLoad) -> object:
-        try:
-            release_id, locker = journal.commit_load_release(self._store, reservation_id=e.reservation_id,
-                                                             staff_badge=e.staff_badge, now=self._clock.time())
-        except journal.ReleaseRefusedError as refusal:
-            return ReleaseRefused(refusal.reason)
-        except sqlite3.Error:
-            log.exception("journal commit failed; no locker opened for loading")
-            return ReleaseRefused("internal")
-        return self._pulse(release_id, locker, e.reservation_id, "load")
+        return self._commit_then_pulse("load", e.reservation_id, lambda now: journal.commit_load_release(
+            self._store, reservation_id=e.reservation_id, staff_badge=e.staff_badge, now=now))
 
     def _release_for_take_out(self, e: fx.ReleaseForTakeOut) -> object:
-        try:
-            release_id = journal.commit_take_out_release(self._store, locker=e.locker, staff_badge=e.staff_badge,
-                                                         now=self._clock.time())
-        except journal.ReleaseRefusedError as refusal:
-            return ReleaseRefused(refusal.reason)
-        except sqlite3.Error:
-            log.exception("journal commit failed; locker %s stays shut", e.locker)
-            return ReleaseRefused("internal")
-        return self._pulse(release_id, e.locker, None, "take_out")
+        def commit(now: float) -> tuple[int, int]:
+            return journal.commit_take_out_release(self._store, locker=e.locker, staff_badge=e.staff_badge,
+                                                   now=now), e.locker
+
+        return self._commit_then_pulse("take_out", None, commit)
 
     def _record_loaded(self, e: fx.RecordLoaded) -> None:
-        try:
-            inventory.record_loaded(self._store, e.reservation_id, e.locker, e.staff_badge, self._clock.time())
-        except inventory.InventoryError as exc:
-            log.error("loading of %s into locker %s not recorded: %s", e.reservation_id, e.locker, exc)
-        except sqlite3.Error:
-            log.exception("could not record the loading of %s", e.reservation_id)
+        self._record(f"loading of {e.reservation_id} into locker {e.locker}", lambda now: inventory.record_loaded(
+            self._store, e.reservation_id, e.locker, e.staff_badge, now))
 
     def _record_taken_out(self, e: fx.RecordTakenOut) -> None:
+        self._record(f"emptying of locker {e.locker}", lambda now: inventory.record_taken_out(
+            self._store, e.locker, e.staff_badge, now))
+
+    def _record(self, what: str, write: Callable[[float], object]) -> None:
+        """A return, load or emptying after its door closed; refused or failed, it is logged, never raised."""
         try:
-            inventory.record_taken_out(self._store, e.locker, e.staff_badge, self._clock.time())
+            write(self._clock.time())
         except inventory.InventoryError as exc:
-            log.error("emptying of locker %s not recorded: %s", e.locker, exc)
+            log.error("%s not recorded: %s", what, exc)
         except sqlite3.Error:
-            log.exception("could not record the emptying of locker %s", e.locker)
+            log.exception("%s not recorded", what)
 
     # ---- the journal and the relay ---------------------------------------------------------------
 
     def _release(self, e: fx.ReleaseLocker) -> object:
+        def commit(now: float) -> tuple[int, int]:
+            return journal.commit_release(self._store, reservation_id=e.reservation_id, locker=e.locker,
+                                          reason=e.reason, method=e.method, token_id=e.token_id, now=now), e.locker
+
+        return self._commit_then_pulse(e.reason, e.reservation_id, commit)
+
+    def _commit_then_pulse(self, reason: str, reservation_id: str | None,
+                           commit: Callable[[float], tuple[int, int]]) -> object:
+        """Journal the release (``commit`` returns release id and locker); only a committed row reaches the relay."""
         try:
-            release_id = journal.commit_release(
-                self._store, reservation_id=e.reservation_id, locker=e.locker, reason=e.reason,
-                method=e.method, token_id=e.token_id, now=self._clock.time())
+            release_id, locker = commit(self._clock.time())
         except journal.ReleaseRefusedError as refusal:
             return ReleaseRefused(refusal.reason)
         except sqlite3.Error:
-            log.exception("journal commit failed; locker %s stays locked", e.locker)
+            log.exception("journal commit failed (%s); no locker opened", reason)
             return ReleaseRefused("internal")
-        return self._pulse(release_id, e.locker, e.reservation_id, e.reason)
+        return self._pulse(release_id, locker, reservation_id, reason)
 
     def _pulse(self, release_id: int, locker: int, reservation_id: str | None, reason: str) -> object:
         # the journal row is committed: only now may the lock be energised
