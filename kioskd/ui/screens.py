@@ -165,20 +165,24 @@ def _pad(b: FrameBuilder, area: Rect) -> list[Widget]:
     return keys
 
 
-def _pin(b: FrameBuilder, p: Mapping) -> None:
-    b.header(help_button=True)
-    b.nav_footer()
-    m = b.m
-    length = max(1, param_int(p, "length", 8) or 8)
-    entered = max(0, min(length, param_int(p, "entered", 0) or 0))
-    code_h = m.px(20)
+def _code_block(b: FrameBuilder, entered: int, places: int, place_mm: float) -> Block:
+    """The dots of a code being typed, centred, ``place_mm`` wide each: never the digits themselves."""
+    code_h = b.m.px(20)
 
     def code(rect: Rect) -> Widget:
         x, y, w, _h = rect
-        cw = min(w, length * m.px(14))
-        return CodeDisplay((x + (w - cw) // 2, y, cw, code_h), entered, length)
+        cw = min(w, places * b.m.px(place_mm))
+        return CodeDisplay((x + (w - cw) // 2, y, cw, code_h), entered, places)
 
-    items: list[Item] = [Text(b.t("pin.instruction", length=length), "heading"), Block(code_h, code),
+    return Block(code_h, code)
+
+
+def _pin(b: FrameBuilder, p: Mapping) -> None:
+    b.header(help_button=True)
+    b.nav_footer()
+    length = max(1, param_int(p, "length", 8) or 8)
+    entered = max(0, min(length, param_int(p, "entered", 0) or 0))
+    items: list[Item] = [Text(b.t("pin.instruction", length=length), "heading"), _code_block(b, entered, length, 14),
                          Text(b.t("pin.hint"), "hint", drop=1)]
     _code_entry(b, items)
 
@@ -433,16 +437,8 @@ def _staff_pin(b: FrameBuilder, p: Mapping) -> None:
     """A badge was presented: its PIN on the number pad. The PIN's length is not shown: twelve places."""
     b.header(help_button=True)
     b.footer([Choice("restart", b.t("staff.cancel"), "secondary")])
-    m = b.m
     entered = max(0, min(PIN_PLACES, param_int(p, "entered", 0) or 0))
-    code_h = m.px(20)
-
-    def code(rect: Rect) -> Widget:
-        x, y, w, _h = rect
-        cw = min(w, PIN_PLACES * m.px(12))
-        return CodeDisplay((x + (w - cw) // 2, y, cw, code_h), entered, PIN_PLACES)
-
-    _code_entry(b, [Text(b.t("staff_pin.title"), "heading"), Block(code_h, code),
+    _code_entry(b, [Text(b.t("staff_pin.title"), "heading"), _code_block(b, entered, PIN_PLACES, 12),
                     Text(b.t("staff_pin.hint"), "hint", drop=1)])
 
 
