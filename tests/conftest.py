@@ -1,4 +1,5 @@
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -24,3 +25,23 @@ def reservation(rid="R-1001", locker=3, pin="40213377", product="room-key", **ex
               "pin": pin, "expires_at": "2026-12-05T00:00:00+00:00"}
     change.update(extra)
     return change
+
+
+def wait_until(predicate, timeout=3.0):
+    """Poll ``predicate`` until it holds or ``timeout`` seconds pass (driver threads act on their own time)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.005)
+    return predicate()
+
+
+class Events(list):
+    """A driver's ``post`` for tests: list.append is atomic under the GIL."""
+
+    def __call__(self, event):
+        self.append(event)
+
+    def of(self, kind):
+        return [e for e in self if isinstance(e, kind)]

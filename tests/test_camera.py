@@ -25,22 +25,10 @@ from kioskd.drivers.camera import (
 )
 from kioskd.events import DeviceStatus, QrScanned
 
+from conftest import Events, wait_until
+
 DECODER = QrDecoder()
 TOKEN = "".join(random.Random(7).choices(string.ascii_letters + string.digits + "-_", k=200))
-
-
-class Events(list):
-    def __call__(self, event):
-        self.append(event)
-
-
-def wait_until(predicate, timeout=3.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return predicate()
 
 
 def scanner_threads():

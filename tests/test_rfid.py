@@ -31,27 +31,11 @@ from kioskd.drivers.rfid import (
 )
 from kioskd.events import DeviceStatus, TagRead
 
+from conftest import Events, wait_until
+
 HEX = "0123456789abcdefABCDEF"
 FAST = settings(max_examples=200, deadline=None)
 
-
-def wait_until(predicate, timeout=3.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return predicate()
-
-
-class Events(list):
-    """A thread-safe enough ``post``: list.append is atomic under the GIL."""
-
-    def __call__(self, event):
-        self.append(event)
-
-    def of(self, kind):
-        return [e for e in self if isinstance(e, kind)]
 
 
 # ---- encoding -----------------------------------------------------------------------------------

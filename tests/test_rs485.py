@@ -26,25 +26,10 @@ from kioskd.drivers.rs485 import (
 )
 from kioskd.events import DeviceStatus, DoorClosed, DoorOpened
 
+from conftest import Events, wait_until
+
 FAST = {"poll_seconds": 0.02, "reply_timeout": 0.05}
 ADDRESSES = {1: (0, 0), 2: (0, 1), 3: (0, 9), 4: (1, 15)}
-
-
-def wait_until(predicate, timeout=3.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.005)
-    return predicate()
-
-
-class Events(list):
-    def __call__(self, event):
-        self.append(event)
-
-    def of(self, kind):
-        return [e for e in self if isinstance(e, kind)]
 
 
 @pytest.fixture
