@@ -16,14 +16,18 @@ from kioskd.catalogue import seed_catalogue
 from kioskd.clock import Clock, SystemClock
 from kioskd.config import Config
 from kioskd.daemon import Kiosk
+from kioskd.diagnostics import ServiceDesk
+from kioskd.drivers.cards import pcsc_status
 from kioskd.drivers.locks import GpioLockBank, LockElectrics, LockWiring, SimLockBank, real_pin_factory
 from kioskd.drivers.speech import Speaker, build_speaker
 from kioskd.events import DeviceStatus
 from kioskd.flows.lockout import LockoutPolicy
 from kioskd.flows.pickup import PickupFlow, PickupSettings
 from kioskd.identify import Identifier
+from kioskd.inventory import lockers_in_service
 from kioskd.journal import recover_after_restart
-from kioskd.runner import EffectRunner
+from kioskd.logbuffer import RecentLog
+from kioskd.runner import NO_LOCKER_IN_SERVICE, EffectRunner
 from kioskd.secrets import load_or_create_key
 from kioskd.store import Store
 from kioskd.tokens import public_key_from_raw
@@ -78,7 +82,9 @@ def pickup_settings(config: Config) -> PickupSettings:
         door_close_reminder_seconds=p.door_close_reminder_seconds,
         door_left_open_alarm_seconds=p.door_left_open_alarm_seconds, inactivity_seconds=p.inactivity_seconds,
         timeout_warning_seconds=p.timeout_warning_seconds, max_extensions=p.max_extensions,
-        large_text=config.ui.large_text)
+        large_text=config.ui.large_text, timezone=config.kiosk.timezone,
+        service_inactivity_seconds=config.service.inactivity_seconds,
+        service_refresh_seconds=config.service.refresh_seconds, relay_test_seconds=config.service.relay_test_seconds)
 
 
 def _sync_lockers(store: Store, config: Config) -> None:
@@ -92,10 +98,6 @@ def _sync_lockers(store: Store, config: Config) -> None:
                 "INSERT INTO lockers (number, size, row, col) VALUES (?, ?, ?, ?) ON CONFLICT(number)"
                 " DO UPDATE SET size = excluded.size, row = excluded.row, col = excluded.col",
                 (spec.number, spec.size, spec.row, spec.column))
-
-
-def _lockers_in_service(store: Store) -> int:
-    return store.conn.execute("SELECT COUNT(*) FROM lockers WHERE out_of_service = 0").fetchone()[0]
 
 
 def _lock_bank(config: Config, post, sim_pin_factory=None) -> object:
@@ -159,7 +161,7 @@ def _start_optional(name: str, driver, kiosk: Kiosk) -> object | None:
 
 
 def build(config: Config, *, data_dir: str | Path | None = None, clock: Clock | None = None,
-          panel=None, sim_pin_factory=None) -> Parts:
+          panel=None, sim_pin_factory=None, recent_log: RecentLog | None = None) -> Parts:
     from kioskd.ui.layouts import layout_from_config
     from kioskd.ui.touchscreen import TouchScreen
 
@@ -192,13 +194,20 @@ def build(config: Config, *, data_dir: str | Path | None = None, clock: Clock | 
     if not speaker.available:
         kiosk.devices["speech"] = DeviceStatus("speech", False, speaker.status)
         kiosk.post(kiosk.devices["speech"])
+    configured = {"locks": True, "rfid": config.rfid.driver != "none", "camera": config.camera.driver != "none",
+                  "speech": config.speech.driver != "none", "cards": False}
+    desk = ServiceDesk(store=store, lockers=tuple(spec.number for spec in config.lockers),
+                       door_is_open=lock_bank.door_is_open, devices=lambda: kiosk.devices, configured=configured,
+                       timezone=config.kiosk.timezone, recent_log=recent_log, card_status=pcsc_status)
     kiosk.attach(EffectRunner(store=store, identifier=identifier, lock_bank=lock_bank, screen=screen,
-                              speaker=speaker, clock=clock, timers=kiosk.timers, language=lambda: screen.language))
+                              speaker=speaker, clock=clock, timers=kiosk.timers, language=lambda: screen.language,
+                              desk=desk, post=kiosk.post))
     camera = _start_optional("camera", _camera(config, kiosk.post), kiosk)
     tag_reader = _start_optional("rfid", _tag_reader(config, kiosk.post), kiosk)
+    desk.camera, desk.tag_reader = camera, tag_reader
     kiosk.start(qr_available=camera is not None)
-    if not _lockers_in_service(store):
-        kiosk.post(DeviceStatus("locks", False, "no locker in service"))
+    if not lockers_in_service(store):
+        kiosk.post(DeviceStatus("locks", False, NO_LOCKER_IN_SERVICE))
     return Parts(config, directory, key, store, kiosk, lock_bank, screen, speaker, camera, tag_reader, recovered)
 
 

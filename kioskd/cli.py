@@ -12,6 +12,7 @@ import time
 
 from kioskd.app import StartupError, build
 from kioskd.config import EXAMPLE_PLACEHOLDER_PUBLIC_KEY_B64, ConfigError, load_config
+from kioskd.logbuffer import RecentLog
 from kioskd.secrets import KeyFileError
 from kioskd.store import StoreError
 from kioskd.systemd import Notifier
@@ -30,6 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    recent_log = RecentLog()  # the last lines, for the technician's log screen
+    logging.getLogger().addHandler(recent_log)
     started = time.monotonic()
     try:
         config = load_config(args.config)
@@ -42,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     notifier = Notifier()
     try:
-        parts = build(config, data_dir=args.data_dir)
+        parts = build(config, data_dir=args.data_dir, recent_log=recent_log)
     except (StartupError, StoreError, KeyFileError, OSError) as exc:
         print(f"kioskd: cannot start: {exc}", file=sys.stderr)
         return 1

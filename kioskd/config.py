@@ -195,6 +195,15 @@ class SpeechSection:
 
 
 @dataclass(frozen=True)
+class ServiceSection:
+    """Technicians' service mode: it ends by itself after this long without a touch (after the usual warning)."""
+
+    inactivity_seconds: float = _field(read_number, between(20, 3600), default=120.0)
+    refresh_seconds: float = _field(read_number, between(0.2, 60), default=1.0)  # the live status is re-read
+    relay_test_seconds: float = _field(read_number, between(0.5, 60), default=3.0)  # per door, in a relay test
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path
     kiosk: KioskSection
@@ -207,6 +216,7 @@ class Config:
     identification: IdentificationSection
     ui: UiSection
     speech: SpeechSection
+    service: ServiceSection = ServiceSection()
 
     def locker(self, number: int) -> LockerSpec | None:
         return next((spec for spec in self.lockers if spec.number == number), None)
@@ -221,6 +231,7 @@ _SECTIONS: dict[str, type] = {
     "kiosk": KioskSection, "lockers": LockerSpec, "locks": LocksSection, "rfid": RfidSection,
     "camera": CameraSection, "pickup": PickupSection, "lockout": LockoutSection,
     "identification": IdentificationSection, "ui": UiSection, "speech": SpeechSection,
+    "service": ServiceSection,
 }
 _REQUIRED_SECTIONS = {"kiosk": "a [kiosk] section", "lockers": "at least one [[lockers]] table",
                       "identification": "an [identification] section"}

@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from kioskd.app import headless
-from kioskd.ui.simpanel import DEMO_BADGE, DEMO_TAG
+from kioskd.ui.simpanel import DEMO_BADGE, DEMO_TAG, DEMO_TECHNICIAN_BADGE
 
 DEMO_PINS = {"R-1001": ("room-key", 1, "40213377"), "R-1002": ("vouchers", 2, "51627384"),
              "R-1003": ("party-material", 7, "62738495"), "R-1004": ("passport", 3, "73849506"),
@@ -29,6 +29,8 @@ DEMO_LOAN_TAGS = {"R-1001": [DEMO_TAG], "R-1003": ["0A1B2C3D4F", "0A1B2C3D50"]}
 # a demo staff member (enrolled like any other: no default credentials in the kiosk itself) and two orders
 # waiting to be loaded
 DEMO_STAFF = {"uid": DEMO_BADGE, "pin": "2604", "name": "Demo staff"}
+# and a demo technician for service mode, enrolled the same way
+DEMO_TECHNICIAN = {"uid": DEMO_TECHNICIAN_BADGE, "pin": "1357", "name": "Demo technician"}
 DEMO_AWAITING = {"R-1006": ("vouchers", "31415926"), "R-1007": ("room-key", "27182818")}
 
 
@@ -40,6 +42,7 @@ def demo_changes(now: datetime) -> list[dict]:
         if change["id"] in DEMO_LOAN_TAGS:
             change["tags"] = DEMO_LOAN_TAGS[change["id"]]
     changes.append({"type": "badge", "role": "staff", **DEMO_STAFF})
+    changes.append({"type": "badge", "role": "technician", **DEMO_TECHNICIAN})
     changes += [{"type": "reservation", "id": rid, "product": product, "status": "awaiting_stock", "pin": pin}
                 for rid, (product, pin) in DEMO_AWAITING.items()]
     changes[-1]["tags"] = ["0A1B2C3D51"]  # the second room key is a loan too
@@ -138,6 +141,34 @@ def run_tour(config: str, data_dir: Path, out: Path) -> list[Path]:
         k.close_door(locker)
         shot("staff-loaded-nl")
         k.press("restart")
+        k.press("lang:en")
+        k.present_tag(DEMO_TECHNICIAN_BADGE)  # a technician: service mode
+        k.type_code(DEMO_TECHNICIAN["pin"])
+        shot("service-home-en")
+        k.press("service:lockers")
+        shot("service-lockers-en")
+        k.press("locker:4")
+        k.press("open")
+        shot("service-confirm-open-en")
+        k.press("confirm")
+        k.open_door(4)
+        shot("service-locker-opened-en")
+        k.close_door(4)
+        k.press("back")
+        k.press("back")
+        k.press("service:tests")
+        k.press("test:cards")
+        shot("service-tests-en")
+        k.press("test:rfid")
+        k.present_tag(DEMO_TAG)
+        k.write_serial(b"\x020A1B2C3D4E00\x03")  # a frame with a wrong checksum
+        k.advance(1.0)  # the service screens re-read the reader every second
+        shot("service-rfid-en")
+        k.press("back")
+        k.press("back")
+        k.press("service:log")
+        shot("service-log-en")
+        k.press("restart")
         k.press("large_text")
         shot("attract-large-text-nl")
         k.press("pickup")
@@ -219,6 +250,8 @@ class SimulatorWindow:
             print(f"  {rid}  {product:15s} locker {locker}  PIN {pin}{tags}", flush=True)
         print(f"Staff: present the staff badge ({DEMO_BADGE}) on the panel, PIN {DEMO_STAFF['pin']}; "
               f"{', '.join(DEMO_AWAITING)} wait to be loaded.", flush=True)
+        print(f"Technician: present the technician badge ({DEMO_TECHNICIAN_BADGE}), PIN {DEMO_TECHNICIAN['pin']}: "
+              "service mode.", flush=True)
         try:
             self.parts.kiosk.run(stop, on_tick=self.refresh_panel)
         finally:

@@ -222,3 +222,41 @@ class RecordLoaded:
 class RecordTakenOut:
     locker: int
     staff_badge: str
+
+
+# ---- service mode -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LoadServiceStatus:
+    """Read the live status service mode shows (``ServiceStatus``)."""
+
+
+@dataclass(frozen=True)
+class ServiceRelease:
+    """A technician opens one locker (``test``: as part of a relay test): journaled and audited in the
+    technician's name before the relay, like every release. Answers ``ReleaseStarted`` or ``ReleaseRefused``."""
+
+    locker: int
+    technician: str  # the badge's keyed hash
+    test: bool = False
+
+
+@dataclass(frozen=True)
+class SetLockerService:
+    """Take a locker out of service, or put it back (which also clears its "suspect" mark and the alarms
+    that made it suspect); audited with an outbox event. Answers ``DeviceStatus("locks", …)``."""
+
+    locker: int
+    in_service: bool
+    technician: str
+
+
+@dataclass(frozen=True)
+class TestCardReader:
+    """List the PC/SC readers and whether a card is in one (``ServiceResult("card", …)``)."""
+
+
+@dataclass(frozen=True)
+class TestAudio:
+    """Play the test tone and a spoken sentence (``ServiceResult("audio", …)``)."""

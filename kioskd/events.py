@@ -176,3 +176,22 @@ class Recorded:
 
     what: str
     event_ids: tuple[str, ...] = field(default=())
+
+
+# ---- service mode ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ServiceStatus:
+    """What service mode shows, read fresh: lockers with doors and flags, alarms, devices, sync and outbox,
+    the reader's last frames (UIDs masked), the camera's frame count and recent log lines. Plain values."""
+
+    status: dict
+
+
+@dataclass(frozen=True)
+class ServiceResult:
+    """The answer of a technician's device test: ``what`` is "card" or "audio"; ``result`` plain values."""
+
+    what: str
+    result: dict

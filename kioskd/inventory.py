@@ -175,7 +175,7 @@ def record_loaded(store: Store, reservation_id: str, locker: int, staff_badge: s
         expires_at = expires_at or iso(now + pickup_days * 86400)
         conn.execute("UPDATE reservations SET status = 'ready', locker = ?, expires_at = ?, updated_at = ?"
                      " WHERE id = ?", (locker, expires_at, iso(now), reservation_id))
-        actor, name = _staff(store, staff_badge)
+        actor, name = staff_actor(store, staff_badge)
         event_id = store.add_outbox("reservation.loaded", {
             "reservation": reservation_id, "kind": kind, "locker": locker, "expires_at": expires_at,
             "loaded_at": iso(now), "staff": name}, now)
@@ -259,7 +259,7 @@ def record_taken_out(store: Store, locker: int, staff_badge: str, now: float) ->
             if item["closed"]:
                 conn.execute("UPDATE reservations SET status = 'closed', closed_at = ?, updated_at = ? WHERE id = ?",
                              (iso(now), iso(now), rid))
-        actor, name = _staff(store, staff_badge)
+        actor, name = staff_actor(store, staff_badge)
         event_id = store.add_outbox("locker.emptied", {"locker": locker, "items": list(items.values()),
                                                        "emptied_at": iso(now), "staff": name}, now)
         store.add_audit(actor, "locker.emptied", {"locker": locker, "reservations": sorted(items)}, now)
@@ -284,10 +284,38 @@ def clear_suspect(store: Store, locker: int, staff_badge: str, now: float) -> st
     with store.transaction() as conn:
         if conn.execute("UPDATE lockers SET suspect = 0 WHERE number = ? AND suspect = 1", (locker,)).rowcount != 1:
             return None
-        actor, name = _staff(store, staff_badge)
+        actor, name = staff_actor(store, staff_badge)
         event_id = store.add_outbox("locker.suspect_cleared", {"locker": locker, "at": iso(now), "staff": name}, now)
         store.add_audit(actor, "locker.suspect_cleared", {"locker": locker}, now)
     return event_id
+
+
+def set_locker_service(store: Store, locker: int, in_service: bool, staff_badge: str, now: float) -> bool:
+    """A technician takes ``locker`` out of service, or puts it back in service (which also clears the
+    "suspect" mark and the alarms that made it suspect). False when nothing changed."""
+    with store.transaction() as conn:
+        row = conn.execute("SELECT out_of_service, suspect FROM lockers WHERE number = ?", (locker,)).fetchone()
+        if row is None:
+            raise InventoryError("unknown_locker")
+        if in_service and not (row[0] or row[1]) or not in_service and row[0]:
+            return False
+        conn.execute("UPDATE lockers SET out_of_service = ?, suspect = CASE WHEN ? THEN 0 ELSE suspect END"
+                     " WHERE number = ?", (0 if in_service else 1, in_service, locker))
+        actor, name = staff_actor(store, staff_badge)
+        event = "locker.in_service" if in_service else "locker.out_of_service"
+        store.add_outbox(event, {"locker": locker, "at": iso(now), "technician": name}, now)
+        store.add_audit(actor, event, {"locker": locker, "was_suspect": bool(row[1])}, now)
+        if in_service:
+            for kind in ("door_not_opened", "relay_fault"):
+                if conn.execute("UPDATE alarms SET cleared_at = ? WHERE kind = ? AND locker = ? AND cleared_at IS NULL",
+                                (iso(now), kind, locker)).rowcount:
+                    store.add_outbox(f"alarm.{kind}.cleared", {"locker": locker, "at": iso(now),
+                                                               "technician": name}, now)
+    return True
+
+
+def lockers_in_service(store: Store) -> int:
+    return store.conn.execute("SELECT COUNT(*) FROM lockers WHERE out_of_service = 0").fetchone()[0]
 
 
 def _usable_locker_size(store: Store, locker: int) -> str:
@@ -300,7 +328,7 @@ def _usable_locker_size(store: Store, locker: int) -> str:
     return row[0]
 
 
-def _staff(store: Store, badge_id: str) -> tuple[str, str | None]:
+def staff_actor(store: Store, badge_id: str) -> tuple[str, str | None]:
     """(audit actor, name for the town hall) of the badge that did it, even if revoked since."""
     row = store.conn.execute("SELECT role, name FROM badges WHERE uid_digest = ?", (badge_id,)).fetchone()
     role, name = row if row else ("staff", None)

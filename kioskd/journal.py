@@ -119,6 +119,31 @@ def commit_take_out_release(store: Store, *, locker: int, staff_badge: str, now:
     return release_id
 
 
+def commit_service_release(store: Store, *, locker: int, technician: str, test: bool, now: float) -> int:
+    """A technician opens ``locker`` from service mode: journaled, audited and reported before the relay.
+
+    Out-of-service and suspect lockers open too (that is how they are repaired); only an unknown locker is
+    refused. Whatever the locker holds is named in the audit row and the event.
+    """
+    with store.transaction() as conn:
+        if conn.execute("SELECT 1 FROM lockers WHERE number = ?", (locker,)).fetchone() is None:
+            raise ReleaseRefusedError("unknown_locker")
+        holding = sorted({rid for rid, _ in inventory.occupants(store, locker)})
+        conn.execute("UPDATE releases SET state = 'unopened', closed_at = ? WHERE locker = ? AND reason = 'service'"
+                     " AND state = 'pending'", (iso(now), locker))
+        detail = {"technician": technician, "test": test, "holding": holding}
+        cursor = conn.execute("INSERT INTO releases (reservation_id, locker, reason, method, state, created_at, detail)"
+                              " VALUES (NULL, ?, 'service', 'badge', 'pending', ?, ?)",
+                              (locker, iso(now), json.dumps(detail, sort_keys=True)))
+        release_id = int(cursor.lastrowid)
+        actor, name = inventory.staff_actor(store, technician)
+        store.add_outbox("locker.service_release", {"locker": locker, "release": release_id, "test": test,
+                                                    "holding": holding, "technician": name, "at": iso(now)}, now)
+        store.add_audit(actor, "locker.release", {"locker": locker, "reason": "service", "test": test,
+                                                  "holding": holding, "release": release_id}, now)
+    return release_id
+
+
 def record_door_event(store: Store, locker: int, opened: bool, now: float, *,
                       release_window: float = 300.0) -> DoorRecord:
     """Journal a door sensor change; an opening nobody released is an alarm (forced door).

@@ -16,15 +16,19 @@ from gpiozero.exc import GPIOZeroError
 from kioskd import effects as fx
 from kioskd import inventory, journal
 from kioskd.clock import Clock
+from kioskd.diagnostics import ServiceDesk, safe_status
 from kioskd.drivers.locks import LockBank
 from kioskd.drivers.speech import Speaker
 from kioskd.events import (
     BadgeSeen,
+    DeviceStatus,
     IdentificationFailed,
     LoanSeen,
     ReleaseRefused,
     ReleaseStarted,
     ReturnRefused,
+    ServiceResult,
+    ServiceStatus,
     StaffIdentified,
     StaffWork,
     TagUnknown,
@@ -35,6 +39,7 @@ from kioskd.ui import prompts
 
 log = logging.getLogger(__name__)
 
+NO_LOCKER_IN_SERVICE = "no locker in service"
 SUSPECT_AFTER = ("door_not_opened", "relay_fault")  # alarms that make a locker suspect
 
 
@@ -70,7 +75,8 @@ class Timers:
 
 class EffectRunner:
     def __init__(self, *, store: Store, identifier: Identifier, lock_bank: LockBank, screen, speaker: Speaker,
-                 clock: Clock, timers: Timers, language: Callable[[], str]) -> None:
+                 clock: Clock, timers: Timers, language: Callable[[], str], desk: ServiceDesk | None = None,
+                 post: Callable[[object], None] | None = None) -> None:
         self._store = store
         self._identifier = identifier
         self._locks = lock_bank
@@ -79,6 +85,8 @@ class EffectRunner:
         self._clock = clock
         self._timers = timers
         self._language = language
+        self._desk = desk
+        self._post = post  # the kiosk's queue, for what the daemon must journal (a device status)
         self._dispatch = {
             fx.Show: self._show, fx.SetLanguage: self._set_language, fx.Say: self._say,
             fx.StartTimer: self._start_timer, fx.CancelTimer: self._cancel_timer,
@@ -93,6 +101,9 @@ class EffectRunner:
             fx.VerifyBadge: self._verify_badge, fx.LoadStaffWork: self._staff_work,
             fx.ReleaseForLoad: self._release_for_load, fx.ReleaseForTakeOut: self._release_for_take_out,
             fx.RecordLoaded: self._record_loaded, fx.RecordTakenOut: self._record_taken_out,
+            fx.LoadServiceStatus: self._service_status, fx.ServiceRelease: self._service_release,
+            fx.SetLockerService: self._set_locker_service, fx.TestCardReader: self._test_card_reader,
+            fx.TestAudio: self._test_audio,
         }
 
     def run(self, effects: Iterable[object]) -> list[object]:
@@ -209,7 +220,7 @@ class EffectRunner:
             self._store, reservation_id=e.reservation_id, method=e.method, now=now, tags=e.tags))
 
     def _record_return(self, e: fx.RecordReturn) -> None:
-        self._record(f"return of {e.reservation_id} into locker {e.locker}", lambda now: inventory.record_return(
+        self._record("return", e.locker, e.reservation_id, lambda now: inventory.record_return(
             self._store, e.reservation_id, e.tags, e.locker, now))
 
     # ---- staff -----------------------------------------------------------------------------------
@@ -250,21 +261,80 @@ class EffectRunner:
         return self._commit_then_pulse("take_out", None, commit)
 
     def _record_loaded(self, e: fx.RecordLoaded) -> None:
-        self._record(f"loading of {e.reservation_id} into locker {e.locker}", lambda now: inventory.record_loaded(
+        self._record("load", e.locker, e.reservation_id, lambda now: inventory.record_loaded(
             self._store, e.reservation_id, e.locker, e.staff_badge, now))
 
     def _record_taken_out(self, e: fx.RecordTakenOut) -> None:
-        self._record(f"emptying of locker {e.locker}", lambda now: inventory.record_taken_out(
+        self._record("take_out", e.locker, None, lambda now: inventory.record_taken_out(
             self._store, e.locker, e.staff_badge, now))
 
-    def _record(self, what: str, write: Callable[[float], object]) -> None:
-        """A return, load or emptying after its door closed; refused or failed, it is logged, never raised."""
+    def _record(self, what: str, locker: int, reservation_id: str | None, write: Callable[[float], object]) -> None:
+        """A return, load or emptying after its door closed. Refused or failed, it is never raised: the door
+        has been used, so staff are alarmed (``record_failed``) to check what the locker really holds."""
         try:
             write(self._clock.time())
+            return
         except inventory.InventoryError as exc:
-            log.error("%s not recorded: %s", what, exc)
+            log.error("%s into locker %s not recorded: %s", what, locker, exc)
+            reason = exc.reason
         except sqlite3.Error:
-            log.exception("%s not recorded", what)
+            log.exception("%s into locker %s not recorded", what, locker)
+            reason = "store_error"
+        try:
+            journal.raise_alarm(self._store, "record_failed", locker, reservation_id, self._clock.time(),
+                                detail={"work": what, "reason": reason})
+        except sqlite3.Error:
+            log.exception("could not record alarm record_failed")
+
+    # ---- service mode --------------------------------------------------------------------------
+
+    def _service_status(self, e: fx.LoadServiceStatus) -> object:
+        if self._desk is None:
+            return ServiceStatus({})
+        return ServiceStatus(safe_status(self._desk, self._clock.time()))
+
+    def _service_release(self, e: fx.ServiceRelease) -> object:
+        def commit(now: float) -> tuple[int, int]:
+            return journal.commit_service_release(self._store, locker=e.locker, technician=e.technician,
+                                                  test=e.test, now=now), e.locker
+
+        return self._commit_then_pulse("service", None, commit)
+
+    def _set_locker_service(self, e: fx.SetLockerService) -> object | None:
+        try:
+            changed = inventory.set_locker_service(self._store, e.locker, e.in_service, e.technician,
+                                                   self._clock.time())
+            in_service = inventory.lockers_in_service(self._store)
+        except inventory.InventoryError as exc:
+            log.error("locker %s service state not changed: %s", e.locker, exc)
+            return None
+        except sqlite3.Error:
+            log.exception("locker %s service state not changed", e.locker)
+            return None
+        if not changed:
+            return None
+        log.info("locker %s %s by a technician", e.locker, "back in service" if e.in_service else
+                 "taken out of service")
+        # the start screen says "out of service" exactly when no locker can be released; a lock bus that
+        # is down for its own reason stays down
+        reported = self._desk.reported("locks") if self._desk is not None else None
+        bus_down = reported is not None and not reported.ok and reported.detail != NO_LOCKER_IN_SERVICE
+        if self._post is not None and not bus_down and (reported is None or reported.ok) != (in_service > 0):
+            self._post(DeviceStatus("locks", in_service > 0, "" if in_service else NO_LOCKER_IN_SERVICE))
+        return None
+
+    def _test_card_reader(self, e: fx.TestCardReader) -> object:
+        result = self._desk.card_test() if self._desk is not None else {"state": "down", "readers": [],
+                                                                         "card_present": False, "detail": ""}
+        log.info("card reader test: %s %s", result["state"], result["detail"])
+        return ServiceResult("card", result)
+
+    def _test_audio(self, e: fx.TestAudio) -> object:
+        result = ServiceDesk.audio_test(self._speaker)
+        if result["state"] == "played":
+            self._say(fx.Say("hint.audio_test"))
+        log.info("audio test: %s", result["state"])
+        return ServiceResult("audio", result)
 
     # ---- the journal and the relay ---------------------------------------------------------------
 

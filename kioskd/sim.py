@@ -8,6 +8,7 @@ door is a GPIO level on gpiozero's MockFactory.
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 import time
@@ -19,6 +20,7 @@ from kioskd.app import Parts, build
 from kioskd.changes import apply_changes
 from kioskd.clock import ManualClock
 from kioskd.config import Config, load_config
+from kioskd.logbuffer import RecentLog
 
 SIM_PRIVATE_KEY = "sim-test-backend.key"
 
@@ -38,6 +40,7 @@ class Harness:
         self._speech = speech  # "sim": prompts recorded, not synthesised (fast); "mixer": the real voice
         self._tmp: tempfile.TemporaryDirectory | None = None
         self.parts: Parts | None = None
+        self.recent_log: RecentLog | None = None
         self.released: list[tuple[int, float]] = []
         self._edges_seen: dict[int, int] = {}
 
@@ -55,8 +58,11 @@ class Harness:
             self._tmp = tempfile.TemporaryDirectory(prefix="kioskd-harness-")
             self._data_dir = self._tmp.name
         self.clock = ManualClock(self._start)
+        # what service mode's log screen shows: the kioskd loggers' lines, as the entry point collects them
+        self.recent_log = RecentLog()
+        logging.getLogger("kioskd").addHandler(self.recent_log)
         self.parts = build(self.config, data_dir=self._data_dir, clock=self.clock, panel=self._panel,
-                           sim_pin_factory=self._pin_factory)
+                           sim_pin_factory=self._pin_factory, recent_log=self.recent_log)
         for number in self.parts.lock_bank.relays:
             self._edges_seen[number] = self._rising_edges(number)
         self.settle()
@@ -66,6 +72,9 @@ class Harness:
         self.close()
 
     def close(self) -> None:
+        if self.recent_log is not None:
+            logging.getLogger("kioskd").removeHandler(self.recent_log)
+            self.recent_log = None
         if self.parts is not None:
             self.parts.close()
             self.parts = None
@@ -129,6 +138,13 @@ class Harness:
         pygame.event.post(pygame.event.Event(pygame.KEYUP, key=code, mod=0, unicode="", scancode=0))
         self.settle()
 
+    def log_in(self, badge: str, pin: str) -> None:
+        """A staff member or technician at the kiosk: the badge brought to the reader (a new presentation,
+        however soon after the last), then its PIN and OK."""
+        self.remove_tag()
+        self.present_tag(badge)
+        self.type_code(pin)
+
     def type_code(self, digits: str, *, ok: bool = True) -> None:
         for digit in digits:
             self.press(f"digit:{digit}")
@@ -143,6 +159,11 @@ class Harness:
     def present_tag(self, tag: str) -> None:
         self._driver("tag_reader").present(tag)
         self.settle()
+
+    def remove_tag(self) -> None:
+        """Take the tag away from the reader: presenting it again is a new presentation at once (otherwise
+        the reader's debounce treats the same tag within ``rfid.hold_seconds`` as still held there)."""
+        self._driver("tag_reader").take_away()
 
     def write_serial(self, data: bytes) -> None:
         self._driver("tag_reader").write_raw(data)

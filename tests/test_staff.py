@@ -155,3 +155,25 @@ def test_staff_load_an_order_by_the_qr_on_its_envelope(kiosk):
     k.show_qr(None)
     k.show_qr(k.token_for("R-11"))  # already loaded: nothing opens, a tone says so
     assert k.screen == "staff_load" and "error" in k.tones
+
+
+def test_a_load_that_cannot_be_recorded_after_the_door_closed_is_an_alarm(kiosk):
+    """The locker was taken out of service by another writer while its door stood open: the item is in it
+    but the load cannot be recorded. Nothing is half-written; staff are alarmed to check the locker."""
+    k = kiosk
+    enrol(k)
+    k.load([awaiting("R-10")])
+    log_in(k)
+    k.press("load")
+    k.press("load:R-10")
+    locker = k.kiosk.state.locker
+    k.open_door(locker)
+    with k.store.transaction() as conn:
+        conn.execute("UPDATE lockers SET out_of_service = 1 WHERE number = ?", (locker,))
+    k.close_door(locker)
+    assert status(k, "R-10") == ("awaiting_stock", None)
+    assert not [e for e in k.outbox() if e["type"] == "reservation.loaded"]
+    alarm, = [a for a in k.alarms() if a["kind"] == "record_failed"]
+    assert alarm["locker"] == locker
+    event, = [e["payload"] for e in k.outbox() if e["type"] == "alarm.record_failed"]
+    assert event["work"] == "load" and event["reason"] == "locker_unavailable" and event["reservation"] == "R-10"

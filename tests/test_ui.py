@@ -15,7 +15,7 @@ from kioskd.ui.gallery import LAYOUTS, SAMPLE_LOCKERS, sample_screens  # noqa: E
 from kioskd.ui.messages import catalogue, translate  # noqa: E402
 from kioskd.ui.model import Button, CodeDisplay, Icon, Label, LockerMap, Tally, overlaps  # noqa: E402
 from kioskd.ui.render import NBSP, Renderer, font_path  # noqa: E402
-from kioskd.ui.screens import ERROR_REASONS, SCREENS, Layout, build_screen  # noqa: E402
+from kioskd.ui.screens import ERROR_REASONS, NO_HELP_SCREENS, SCREENS, Layout, build_screen  # noqa: E402
 from kioskd.ui.simpanel import SimAction, SimPanel  # noqa: E402
 from kioskd.ui.theme import DEFAULT_PALETTE, MIN_TOUCH_MM, contrast_ratio, text_pairs  # noqa: E402
 from kioskd.ui.touchscreen import Quit, TouchScreen  # noqa: E402
@@ -122,7 +122,7 @@ def test_screen_builds_renders_and_lays_out_cleanly(layout_name, stem, name, par
         check_geometry(model, layout)
         actions = [b.action for b in model.buttons()]
         assert actions[:3] == ["lang:nl", "lang:fr", "lang:en"]
-        assert ("help" in actions) == (name not in ("help", "checking", "out_of_service"))
+        assert ("help" in actions) == (name not in NO_HELP_SCREENS)
         renderer.draw(model)
 
 
@@ -152,6 +152,8 @@ def test_screen_specific_buttons():
     assert {"extend", "restart"} <= actions("timeout", seconds=15, extensions_left=1)
     assert "extend" not in actions("timeout", seconds=15, extensions_left=0)
     assert actions("checking") == actions("out_of_service") == {"lang:nl", "lang:fr", "lang:en"}
+    service = {s for s in SCREENS if s.startswith("service_")}
+    assert set(NO_HELP_SCREENS) == {"help", "checking", "out_of_service"} | service
     header = {"lang:nl", "lang:fr", "lang:en", "help"}
     assert actions("return_identify", qr_available=True) == header | {"method:pin", "back", "restart"}
     assert actions("return_tags", presented=0, total=2) == header | {"back", "restart"}

@@ -412,6 +412,10 @@ class SimTagReader(SerialTagReader):
                          port=port)
         self._write_lock = threading.Lock()
 
+    def take_away(self) -> None:
+        """The tag leaves the reader's field: the next presentation of it is a new one, however soon."""
+        self._last_tag = None
+
     def present(self, tag: str) -> bool:
         """Send one frame for ``tag``; True once the reader has handled it (and posted any TagRead)."""
         return self.write_raw(FRAMERS[self.protocol](tag))

@@ -27,6 +27,8 @@ from kioskd.events import (
     ReleaseRefused,
     ReleaseStarted,
     ReturnRefused,
+    ServiceResult,
+    ServiceStatus,
     StaffIdentified,
     StaffWork,
     TagRead,
@@ -34,7 +36,7 @@ from kioskd.events import (
     Tap,
     TimerFired,
 )
-from kioskd.flows import returns, staff
+from kioskd.flows import returns, service, staff
 
 
 class Phase(Enum):
@@ -55,6 +57,14 @@ class Phase(Enum):
     STAFF_MENU = "staff_menu"
     STAFF_LOAD = "staff_load"
     STAFF_COLLECT = "staff_collect"
+    SERVICE_HOME = "service_home"
+    SERVICE_LOCKERS = "service_lockers"
+    SERVICE_LOCKER = "service_locker"
+    SERVICE_CONFIRM = "service_confirm"
+    SERVICE_TESTS = "service_tests"
+    SERVICE_RFID = "service_rfid"
+    SERVICE_CAMERA = "service_camera"
+    SERVICE_LOG = "service_log"
 
 
 # phases where a citizen is expected to act, so silence means they walked away; each warns before it
@@ -63,6 +73,9 @@ IDLE_TIMED = {Phase.METHOD, Phase.PIN, Phase.SCAN, Phase.ERROR, Phase.THANKS, Ph
               Phase.RETURN_TAGS, Phase.RETURN_DONE, Phase.STAFF_PIN, Phase.STAFF_MENU, Phase.STAFF_LOAD,
               Phase.STAFF_COLLECT}
 STAFF_PHASES = {Phase.STAFF_PIN, Phase.STAFF_MENU, Phase.STAFF_LOAD, Phase.STAFF_COLLECT}
+SERVICE_PHASES = {Phase.SERVICE_HOME, Phase.SERVICE_LOCKERS, Phase.SERVICE_LOCKER, Phase.SERVICE_CONFIRM,
+                  Phase.SERVICE_TESTS, Phase.SERVICE_RFID, Phase.SERVICE_CAMERA, Phase.SERVICE_LOG}
+IDLE_TIMED |= SERVICE_PHASES  # service mode ends by itself too, after service.inactivity_seconds
 ACCEPTS_QR = {Phase.ATTRACT, Phase.METHOD, Phase.PIN, Phase.SCAN, Phase.RETURN_IDENTIFY}  # + STAFF_LOAD below
 DOOR_PHASES = {Phase.RELEASING, Phase.WAIT_OPEN, Phase.WAIT_CLOSE}
 
@@ -85,6 +98,10 @@ class PickupSettings:
     timeout_warning_seconds: float = 15
     max_extensions: int = 10
     large_text: bool = False  # the text size a session starts with
+    timezone: str = "Europe/Brussels"  # for times shown in service mode
+    service_inactivity_seconds: float = 120
+    service_refresh_seconds: float = 1.0
+    relay_test_seconds: float = 3.0
 
 
 @dataclass(frozen=True)
@@ -128,6 +145,7 @@ class PickupState:
     page: int = 0
     staff_notice: dict | None = None  # the last load or emptying, confirmed on the list
     out_of_service: bool = False  # no locker can be released: the kiosk says so instead of inviting
+    service: service.ServiceState | None = None  # a technician's service mode (kioskd.flows.service)
 
 
 Result = tuple[PickupState, list]
@@ -152,7 +170,7 @@ class PickupFlow:
             return state, []
         new, effects = handler(self, state, event, now)
         if isinstance(event, Tap) and self._timed(new) and new.overlay != "timeout":
-            effects.append(fx.StartTimer(INACTIVITY, self.settings.inactivity_seconds))
+            effects.append(fx.StartTimer(INACTIVITY, self.idle_seconds(new)))
         before, after = self.view(state), self.view(new)
         if new.lang != state.lang:
             effects.append(fx.SetLanguage(new.lang))
@@ -171,6 +189,11 @@ class PickupFlow:
         start screen once someone changed its language, text size, volume or audio mode (the next person
         must find the defaults)."""
         return s.phase in IDLE_TIMED or (s.phase is Phase.ATTRACT and self._customised(s))
+
+    def idle_seconds(self, s: PickupState) -> float:
+        """How long silence may last before the timeout warning: longer for a technician at work."""
+        settings = self.settings
+        return settings.service_inactivity_seconds if s.phase in SERVICE_PHASES else settings.inactivity_seconds
 
     def _customised(self, s: PickupState) -> bool:
         return (s.lang != self.settings.default_language or s.audio or s.volume_changed or s.overlay is not None
@@ -230,6 +253,8 @@ class PickupFlow:
             return fx.Show("error", {"reason": s.error, "locked_seconds": s.locked_seconds, "locker": s.locker})
         if p in STAFF_PHASES:
             return staff.view(s)
+        if p in SERVICE_PHASES:
+            return service.view(self, s)
         if p is Phase.RETURN_IDENTIFY:
             return fx.Show("return_identify", {"qr_available": s.qr_available})
         if p is Phase.RETURN_TAGS:
@@ -297,18 +322,19 @@ class PickupFlow:
     def _on_activity(self, s: PickupState, e: Activity, now: float) -> Result:
         """A key that moved focus, without a tap: the citizen is still there, so idle time restarts."""
         if self._timed(s) and s.overlay != "timeout":
-            return s, [fx.StartTimer(INACTIVITY, self.settings.inactivity_seconds)]
+            return s, [fx.StartTimer(INACTIVITY, self.idle_seconds(s))]
         return s, []
 
     def _on_device(self, s: PickupState, e: DeviceStatus, now: float) -> Result:
+        shown = service.device(s)  # service mode shows every device change at once
         if e.device == "locks":
-            return replace(s, out_of_service=not e.ok), []
+            return replace(s, out_of_service=not e.ok), shown
         if e.device != "camera":
-            return s, []
+            return s, shown
         new = replace(s, qr_available=e.ok)
         if not e.ok and s.phase is Phase.SCAN:
             new = replace(new, phase=Phase.METHOD)
-        return new, []
+        return new, shown
 
     def _on_idle_timer(self, s: PickupState, e: TimerFired, now: float) -> Result:
         warning = self.settings.timeout_warning_seconds
@@ -336,8 +362,7 @@ class PickupFlow:
         return s, []
 
     def _on_timeout_tap(self, s: PickupState, e: Tap, now: float) -> Result:
-        more_time = [fx.CancelTimer(WARNING), fx.CancelTimer(TICK),
-                     fx.StartTimer(INACTIVITY, self.settings.inactivity_seconds)]
+        more_time = [fx.CancelTimer(WARNING), fx.CancelTimer(TICK), fx.StartTimer(INACTIVITY, self.idle_seconds(s))]
         if e.action == "extend" and self._extensions_left(s) > 0:
             # back to the screen the warning covered (help stays open if it was), with a full period
             return replace(s, overlay=s.covered, covered=None, extensions=s.extensions + 1), [
@@ -569,6 +594,21 @@ TABLE: dict[tuple[Phase, type], Handler] = {
     (Phase.THANKS, Tap): PickupFlow._thanks_tap,
     (Phase.ERROR, Tap): PickupFlow._error_tap,
     **{(phase, QrScanned): PickupFlow._check_qr for phase in (*ACCEPTS_QR, Phase.STAFF_LOAD)},
+    # service mode (kioskd.flows.service): the tests' readings, live doors, the technician's taps
+    (Phase.SERVICE_HOME, Tap): service.home_tap,
+    (Phase.SERVICE_LOCKERS, Tap): service.lockers_tap,
+    (Phase.SERVICE_LOCKER, Tap): service.locker_tap,
+    (Phase.SERVICE_CONFIRM, Tap): service.confirm_tap,
+    (Phase.SERVICE_TESTS, Tap): service.tests_tap,
+    (Phase.SERVICE_RFID, Tap): service.device_test_tap,
+    (Phase.SERVICE_CAMERA, Tap): service.device_test_tap,
+    (Phase.SERVICE_LOG, Tap): service.log_tap,
+    (Phase.SERVICE_RFID, TagRead): service.tag_read,
+    (Phase.SERVICE_CAMERA, QrScanned): service.qr_seen,
+    **{(phase, event): handler for phase in SERVICE_PHASES for event, handler in (
+        (ServiceStatus, service.status), (ServiceResult, service.result), (TimerFired, service.timer),
+        (DoorOpened, service.door), (DoorClosed, service.door), (ReleaseStarted, service.release_started),
+        (ReleaseRefused, service.release_refused))},
 }
 
 OVERLAY_TAPS: dict[str, Handler] = {

@@ -41,7 +41,9 @@ def tag_read(flow: PickupFlow, s: PickupState, e: TagRead, now: float) -> Result
     if s.phase is _phase("RETURN_TAGS"):
         return _count(s, e.tag)
     if s.phase is _phase("ATTRACT") and s.out_of_service:
-        return s, []
+        # no return while nothing can open; a staff or technician badge is still answered, so the
+        # kiosk can be repaired (purpose stays "pickup": a loan's tag is ignored, an unknown tag too)
+        return s, [fx.IdentifyTag(e.tag)]
     return replace(s, purpose="return", overlay=None), [fx.IdentifyTag(e.tag)]
 
 
@@ -69,10 +71,14 @@ def loan_seen(flow: PickupFlow, s: PickupState, e: LoanSeen, now: float) -> Resu
 
 
 def tag_unknown(flow: PickupFlow, s: PickupState, e: TagUnknown, now: float) -> Result:
+    if s.phase is _phase("ATTRACT") and s.out_of_service:
+        return s, []
     return flow.fail(replace(s, purpose="return"), "unknown_tag")
 
 
 def return_refused(flow: PickupFlow, s: PickupState, e: ReturnRefused, now: float) -> Result:
+    if s.phase is _phase("ATTRACT") and s.out_of_service:
+        return s, []
     return flow.fail(s, e.reason)
 
 

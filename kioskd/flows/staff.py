@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from kioskd import effects as fx
 from kioskd.events import BadgeSeen, IdentificationFailed, StaffIdentified, StaffWork, Tap
+from kioskd.flows import service
 
 if TYPE_CHECKING:
     from kioskd.flows.pickup import PickupFlow, PickupState, Result
@@ -57,6 +58,9 @@ def pin_tap(flow: PickupFlow, s: PickupState, e: Tap, now: float) -> Result:
 
 
 def identified(flow: PickupFlow, s: PickupState, e: StaffIdentified, now: float) -> Result:
+    """Staff go to their menu; a technician's badge opens service mode instead (a separate role)."""
+    if e.role == "technician":
+        return service.enter(flow, s, e)
     new = replace(s, phase=_phase("STAFF_MENU"), staff_uid=None, staff_badge=e.badge_id, staff_name=e.name,
                   staff_role=e.role, page=0)
     return new, [fx.LoadStaffWork(), fx.StartTimer("inactivity", flow.settings.inactivity_seconds)]

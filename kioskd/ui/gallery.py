@@ -148,6 +148,117 @@ def _staff_samples() -> Iterator[tuple[str, str, Mapping]]:
     yield "staff_collect-empty_emptied", "staff_collect", {"lockers": [], "page": 0, "pages": 1, "emptied": 4}
     yield "staff_collect-empty", "staff_collect", {"lockers": [], "page": 0, "pages": 1, "emptied": None}
     yield "error-badge_refused-retry", "error", {"reason": "badge_refused"}
+    yield from _service_samples()
+
+
+# ---- technician service mode ------------------------------------------------------------------------
+
+SERVICE_DEVICES = ({"name": "locks", "state": "ok", "detail": ""},
+                   {"name": "rfid", "state": "ok", "detail": "ID-12LA on /dev/ttyUSB0, 9600 baud"},
+                   {"name": "camera", "state": "down", "detail": "cannot open /dev/video0: device or resource busy"},
+                   {"name": "speech", "state": "ok", "detail": ""},
+                   {"name": "cards", "state": "off", "detail": ""})
+SERVICE_HOME = {"name": "Pieter De Smet", "doors_open": 1, "lockers": 9,
+                "alarms": [{"kind": "door_left_open", "locker": 4, "device": None},
+                           {"kind": "device_down", "locker": None, "device": "camera"}],
+                "devices": list(SERVICE_DEVICES), "sync": {"state": "offline", "since": "14:05"},
+                "outbox": {"pending": 12, "oldest_minutes": 35}}
+_CONTENTS = ("empty", "ready", "empty", "returned", "empty", "expired", "empty", "cancelled", "ready")
+
+
+def service_lockers_sample(tests: dict[int, str] | None = None) -> list[dict]:
+    """The nine sample lockers with a door open, flags and contents, and each a relay test's result if given."""
+    lockers = []
+    for number in range(1, 10):
+        flags = {3: ["out_of_service"], 6: ["suspect", "flapping"], 8: ["flapping"]}.get(number, [])
+        lockers.append({"locker": number, "door": "open" if number == 4 else "closed",
+                        "contents": _CONTENTS[number - 1], "flags": flags, "test": (tests or {}).get(number)})
+    return lockers
+
+
+LOG_LINES = ("14:02:11 INFO kioskd.sync: sent 12 events to https://balie.aalter.be/api/v1/kiosk/outbox in 0.4 s",
+             "14:02:12 WARNING kioskd.drivers.camera: cannot open /dev/video0: device or resource busy",
+             "14:03:00 INFO kioskd.flows.pickup: locker 4 released for reservation R-1002",
+             "14:03:07 INFO kioskd.journal: door 4 opened",
+             "14:05:40 ERROR kioskd.sync: backend unreachable: connection timed out after 10 s; retrying in 60 s",
+             "14:06:02 INFO kioskd.drivers.rfid: frame rejected: bad checksum",
+             "14:06:30 INFO kioskd.flows.service: technician session started",
+             "14:07:01 DEBUG kioskd.runner: timer door_left_open:4 due at 14:12:01")
+
+
+def _service_samples() -> Iterator[tuple[str, str, Mapping]]:
+    """Each service screen, and the variants that change its words or buttons."""
+    yield "service_home", "service_home", SERVICE_HOME
+    yield "service_home-all_well", "service_home", {
+        "name": "An", "doors_open": 0, "lockers": 9, "alarms": [],
+        "devices": [{**d, "state": "ok"} for d in SERVICE_DEVICES], "sync": {"state": "online", "since": None},
+        "outbox": {"pending": 0, "oldest_minutes": None}}
+    yield "service_home-many_alarms", "service_home", {
+        **SERVICE_HOME, "name": "", "sync": {"state": "not_configured", "since": None},
+        "outbox": {"pending": 1, "oldest_minutes": 2},
+        "alarms": [{"kind": "door_forced", "locker": 2}, {"kind": "relay_fault", "locker": 7},
+                   {"kind": "sensor_flapping", "locker": 8}, {"kind": "tamper"}, {"kind": "door_not_opened",
+                                                                                  "locker": 5},
+                   {"kind": "device_down", "device": "rfid"}]}
+    yield "service_lockers", "service_lockers", {"lockers": service_lockers_sample(), "relay_test": None}
+    yield "service_lockers-relay_test", "service_lockers", {
+        "lockers": service_lockers_sample({1: "opened", 5: "not_opened", 7: "pulsed", 9: "waiting"}),
+        "relay_test": {"done": 3, "total": 4, "running": True}}
+    yield "service_lockers-relay_test_done", "service_lockers", {
+        "lockers": service_lockers_sample({1: "opened", 5: "opened", 7: "fault", 9: "opened"}),
+        "relay_test": {"done": 4, "total": 4, "running": False}}
+    for result in (None, "pulsed", "opened", "closed", "not_opened", "fault", "refused"):
+        stem = "service_locker" if result is None else f"service_locker-{result}"
+        yield stem, "service_locker", {"locker": 6, "size": "M", "door": "open" if result == "opened" else "closed",
+                                       "contents": "ready", "reservation": "R-1002", "flags": [], "result": result}
+    yield "service_locker-out_of_service", "service_locker", {
+        "locker": 3, "size": "S", "door": "closed", "contents": "expired", "reservation": "R-0987",
+        "flags": ["out_of_service", "flapping"], "result": None}
+    yield "service_confirm", "service_confirm", {"what": "open", "locker": 4, "contents": "ready",
+                                                 "reservation": "R-1002", "count": 0}
+    yield "service_confirm-empty", "service_confirm", {"what": "open", "locker": 5, "contents": "empty",
+                                                       "reservation": None, "count": 0}
+    yield "service_confirm-returned", "service_confirm", {"what": "open", "locker": 4, "contents": "returned",
+                                                          "reservation": "L-12", "count": 0}
+    yield "service_confirm-relay_test", "service_confirm", {"what": "relay_test", "locker": None,
+                                                            "contents": "empty", "reservation": None, "count": 5}
+    yield "service_confirm-relay_test_one", "service_confirm", {"what": "relay_test", "locker": None,
+                                                                "contents": "empty", "reservation": None, "count": 1}
+    yield "service_tests", "service_tests", {"devices": list(SERVICE_DEVICES), "card": None, "audio": None}
+    yield "service_tests-results", "service_tests", {
+        "devices": list(SERVICE_DEVICES), "audio": {"state": "played", "volume": 80, "detail": ""},
+        "card": {"state": "ok", "readers": ["ACS ACR39U ICC Reader 00 00", "Alcor Micro AU9540 01 00"],
+                 "card_present": False, "detail": ""}}
+    yield "service_tests-failures", "service_tests", {
+        "devices": list(SERVICE_DEVICES), "audio": {"state": "down", "volume": 0,
+                                                    "detail": "mixer not initialised: no audio device"},
+        "card": {"state": "down", "readers": [], "card_present": False,
+                 "detail": "SCardEstablishContext: Service not available (0x8010001D)"}}
+    yield "service_tests-no_reader", "service_tests", {
+        "devices": list(SERVICE_DEVICES), "audio": None,
+        "card": {"state": "none", "readers": [], "card_present": False, "detail": ""}}
+    frames = [{"at": "14:06:31", "valid": True, "uid": "••••••2C3D", "problem": ""},
+              {"at": "14:06:29", "valid": False, "uid": "", "problem": "bad checksum"},
+              {"at": "14:06:20", "valid": True, "uid": "••••••A7F0", "problem": ""},
+              {"at": "14:06:02", "valid": False, "uid": "", "problem": "frame too short: 9 bytes, expected 16 "
+                                                                       "(STX 0x02 … ETX 0x03), resynchronised"}]
+    yield "service_rfid", "service_rfid", {"state": "ok", "detail": "", "protocol": "EM4100 ASCII (ID-12LA)",
+                                           "reads": 0, "frames": []}
+    yield "service_rfid-frames", "service_rfid", {"state": "ok", "detail": "", "protocol": "EM4100 ASCII (ID-12LA)",
+                                                  "reads": 2, "frames": frames * 2}
+    yield "service_rfid-down", "service_rfid", {"state": "down", "detail": "could not open port /dev/ttyUSB0: "
+                                                "[Errno 2] No such file or directory", "protocol": "", "reads": 0,
+                                                "frames": []}
+    reads = [{"at": "14:08:12", "text": "eyJhbG…", "length": 212}, {"at": "14:08:01", "text": "R-1002", "length": 6},
+             {"at": "14:07:55", "text": "https://www.aalter.be/afhalen?id=…", "length": 1}]
+    yield "service_camera", "service_camera", {"state": "ok", "detail": "", "frames": 0, "reads": []}
+    yield "service_camera-reads", "service_camera", {"state": "ok", "detail": "", "frames": 1, "reads": reads}
+    yield "service_camera-down", "service_camera", {"state": "down", "detail": "cannot open /dev/video0: device or "
+                                                    "resource busy", "frames": 0, "reads": []}
+    yield "service_log", "service_log", {"lines": list(LOG_LINES), "page": 0, "pages": 1}
+    yield "service_log-middle", "service_log", {"lines": list(LOG_LINES), "page": 1, "pages": 4}
+    yield "service_log-last", "service_log", {"lines": list(LOG_LINES[:3]), "page": 3, "pages": 4}
+    yield "service_log-empty", "service_log", {"lines": [], "page": 0, "pages": 1}
 
 
 def renders(layouts: Iterable[str] = tuple(LAYOUTS), text_sizes: Iterable[str] = TEXT_SIZES,

@@ -41,6 +41,7 @@ from kioskd.ui.screens import (
     param_int,
     tag_notice,
 )
+from kioskd.ui.service_screens import CONFIRM_CONTENTS, DEVICE_NAMES, DEVICE_STATES, DOOR_WORDS, RESULTS
 
 # Belgian French counts septante and nonante; the kiosk speaks as its town does
 _NUMBER_LOCALES = {"nl": "nl", "fr": "fr_BE", "en": "en"}
@@ -482,12 +483,153 @@ def _staff_collect(p: _Prompt, params: Mapping, layout: Layout) -> None:
         p.keys_hint("speech.keys.back")
 
 
+# ---- technician service mode ----------------------------------------------------------------------
+# Short: the screen's title and its key fact, numbers in words. No name, reservation id, tag or log line is said
+# (the loudspeaker is heard by whoever stands nearby); they are on the screen. Made on first use, not in advance.
+
+
+def _down(p: _Prompt, params: Mapping, device: str) -> None:
+    """"Camera: not working", said only when the device being tested does not work."""
+    if params.get("state") in ("down", "off"):
+        p.fact(str(params.get("state")))
+        p.say("service.device_state", device=p.t(DEVICE_NAMES[device]), state=p.t(DEVICE_STATES[params["state"]]))
+
+
+def _count_param(params: Mapping, key: str) -> int:
+    return max(0, param_int(params, key) or 0)
+
+
+def _service_home(p: _Prompt, params: Mapping, layout: Layout) -> None:
+    doors_open, lockers = _count_param(params, "doors_open"), _count_param(params, "lockers")
+    alarms = [a for a in params.get("alarms") or () if isinstance(a, Mapping) and a.get("kind")] \
+        if isinstance(params.get("alarms"), list | tuple) else []
+    p.fact(f"{doors_open}-of-{lockers}-{len(alarms)}")
+    p.say("service_home.title")
+    p.say("service_home.doors_open", open=p.words(doors_open), total=p.words(lockers))
+    if alarms:
+        p.say_n("service_home.alarms", "service_home.alarms.plural", len(alarms), count=p.words(len(alarms)))
+    else:
+        p.say("service_home.no_alarms")
+    p.keys_hint("speech.keys.move")
+
+
+def _service_lockers(p: _Prompt, params: Mapping, layout: Layout) -> None:
+    p.say("service_lockers.title")
+    test = params.get("relay_test")
+    if isinstance(test, Mapping):
+        done, total = _count_param(test, "done"), _count_param(test, "total")
+        p.fact(f"test-{min(done, total)}-of-{total}")
+        p.say_n("service_lockers.progress", "service_lockers.progress.plural", total, done=p.words(min(done, total)),
+                total=p.words(total))
+    p.keys_hint("speech.keys.move")
+
+
+def _service_locker(p: _Prompt, params: Mapping, layout: Layout) -> None:
+    locker = param_int(params, "locker")
+    door = params.get("door") if params.get("door") in DOOR_WORDS else None
+    result = params.get("result") if params.get("result") in RESULTS else None
+    p.fact(f"{locker if locker is not None else 'any'}-{door or 'unknown'}-{result or 'none'}")
+    p.say("service_locker.title", locker=p.words(locker) if locker is not None else "")
+    if result is not None:
+        p.say(RESULTS[result])
+    p.say("service_locker.door", door=p.t(DOOR_WORDS[door]) if door else p.t("service.door.unknown"))
+    p.keys_hint("speech.keys.move")
+
+
+def _service_confirm(p: _Prompt, params: Mapping, layout: Layout) -> None:
+    if params.get("what") == "relay_test":
+        count = _count_param(params, "count")
+        p.fact(f"relay-test-{count}")
+        p.say_n("service_confirm.relay_test", "service_confirm.relay_test.plural", count, count=p.words(count))
+        p.say("service_confirm.relay_test_how")
+    else:
+        locker = param_int(params, "locker")
+        contents = params.get("contents")
+        p.fact(f"open-{locker if locker is not None else 'any'}-{contents if contents in CONFIRM_CONTENTS else 'x'}")
+        if locker is None:
+            p.say("service_confirm.open_any")
+        else:
+            p.say("service_confirm.open_locker", locker=p.words(locker))
+        if contents in CONFIRM_CONTENTS:  # what is inside, never the reservation's id
+            p.say("service_confirm.inside", contents=p.t(CONFIRM_CONTENTS[contents]))
+            p.say("service_confirm.opens_on_it")
+    p.say("service_confirm.recorded")
+    p.keys_hint("speech.keys.move")
+
+
+def _service_tests(p: _Prompt, params: Mapping, layout: Layout) -> None:
+    """The title, and the result a technician waits for: whether the test sound was played, the card reader."""
+    p.say("service_tests.title")
+    audio, card = params.get("audio"), params.get("card")
+    if isinstance(audio, Mapping):
+        if audio.get("state") == "played":
+            volume = max(0, min(100, param_int(audio, "volume") or 0))
+            p.fact(f"audio-{volume}")
+            p.say("speech.service_tests.audio_played", volume=p.words(volume))
+        else:
+            p.fact("audio-down")
+            p.say("service_tests.audio_down")
+    if isinstance(card, Mapping):
+        readers = card.get("readers") if isinstance(card.get("readers"), list | tuple) else []
+        if card.get("state") == "ok" and readers:
+            present = bool(card.get("card_present") is True)
+            p.fact(f"card-{len(readers)}-{'card' if present else 'no-card'}")
+            p.say_n("speech.service_tests.readers", "speech.service_tests.readers.plural", len(readers),
+                    count=p.words(len(readers)))
+            if present:
+                p.say("service_tests.card_present")
+            else:
+                p.say("service_tests.no_card")
+        elif card.get("state") == "down":
+            p.fact("card-down")
+            p.say("service_tests.card_down")
+        else:
+            p.fact("card-none")
+            p.say("service_tests.card_none")
+    p.keys_hint("speech.keys.move")
+
+
+def _service_rfid(p: _Prompt, params: Mapping, layout: Layout) -> None:
+    reads = _count_param(params, "reads")
+    p.fact(reads)
+    p.say("service_rfid.instruction")
+    _down(p, params, "rfid")
+    if reads:
+        p.say_n("service_rfid.reads", "service_rfid.reads.plural", reads, count=p.words(reads))
+    p.keys_hint("speech.keys.back")
+
+
+def _service_camera(p: _Prompt, params: Mapping, layout: Layout) -> None:
+    reads = [r for r in params.get("reads") or () if isinstance(r, Mapping)] \
+        if isinstance(params.get("reads"), list | tuple) else []
+    p.fact(len(reads))
+    p.say("service_camera.instruction")
+    _down(p, params, "camera")
+    if reads:
+        p.say_n("speech.service_camera.reads", "speech.service_camera.reads.plural", len(reads),
+                count=p.words(len(reads)))
+    p.keys_hint("speech.keys.back")
+
+
+def _service_log(p: _Prompt, params: Mapping, layout: Layout) -> None:
+    pages = max(1, param_int(params, "pages") or 1)
+    page = max(0, min(pages - 1, param_int(params, "page") or 0))
+    p.fact(f"{page + 1}-of-{pages}")
+    p.say("service_log.title")
+    if pages > 1:
+        p.say("staff.page", page=p.words(page + 1), pages=p.words(pages))
+    p.keys_hint("speech.keys.move")
+
+
 _SCREENS = {
     "attract": _attract, "method": _method, "pin": _pin, "scan": _scan, "checking": _checking,
     "locker_open": _locker_open, "close_door": _close_door, "thanks": _thanks, "error": _error, "help": _help,
     "timeout": _timeout, "return_identify": _return_identify, "return_tags": _return_tags,
     "return_done": _return_done, "out_of_service": _out_of_service, "staff_pin": _staff_pin,
     "staff_menu": _staff_menu, "staff_load": _staff_load, "staff_collect": _staff_collect,
+    "service_home": _service_home, "service_lockers": _service_lockers, "service_locker": _service_locker,
+    "service_confirm": _service_confirm, "service_tests": _service_tests, "service_rfid": _service_rfid,
+    "service_camera": _service_camera, "service_log": _service_log,
 }
 SCREENS_WITH_PROMPTS = tuple(_SCREENS)
 
@@ -541,6 +683,7 @@ HINTS = {
     "code_complete": N_("speech.hint.code_complete"),
     "code_erased": N_("speech.hint.code_erased"),
     "volume": N_("speech.hint.volume"),
+    "audio_test": N_("speech.hint.audio_test"),  # service mode's audio test
 }
 
 

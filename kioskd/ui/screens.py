@@ -30,14 +30,20 @@ from kioskd.ui.messages import N_
 from kioskd.ui.model import Arrow, Button, CodeDisplay, LockerMap, Rect, ScreenModel, Tally, Widget
 from kioskd.ui.theme import DOOR_ASPECT, SIZE_WEIGHT
 
-__all__ = ["ERROR_REASONS", "NO_BACK_SCREENS", "SCREENS", "Layout", "build_screen", "locker_position",
-           "staff_page_size"]
+__all__ = ["ERROR_REASONS", "NO_BACK_SCREENS", "NO_HELP_SCREENS", "SCREENS", "SERVICE_SCREENS", "Layout",
+           "build_screen", "locker_position", "staff_page_size"]
 
+# technician service mode (kioskd.flows.service); built in kioskd.ui.service_screens
+SERVICE_SCREENS = ("service_home", "service_lockers", "service_locker", "service_confirm", "service_tests",
+                   "service_rfid", "service_camera", "service_log")
 SCREENS = ("attract", "method", "pin", "scan", "checking", "locker_open", "close_door", "thanks", "error",
            "help", "timeout", "return_identify", "return_tags", "return_done", "out_of_service",
-           "staff_pin", "staff_menu", "staff_load", "staff_collect")
+           "staff_pin", "staff_menu", "staff_load", "staff_collect", *SERVICE_SCREENS)
 NO_BACK_SCREENS = ("attract", "checking", "locker_open", "close_door", "thanks", "timeout", "return_done",
-                   "out_of_service", "staff_pin", "staff_menu")
+                   "out_of_service", "staff_pin", "staff_menu", "service_home", "service_confirm")
+# screens without a help button: help itself, the transient and out-of-service screens, and service mode
+# (technicians have their manual; the header keeps only the languages)
+NO_HELP_SCREENS = ("help", "checking", "out_of_service", *SERVICE_SCREENS)
 # what a locker is opened for (the locker screens' ``purpose``): a citizen's pickup or return, staff loading
 # an item or taking out what is in it (returned items, an expired pickup)
 PURPOSES = ("pickup", "return", "load", "take_out")
@@ -678,6 +684,23 @@ _BUILDERS: dict[str, Callable[[FrameBuilder, Mapping], None]] = {
     "return_done": _return_done, "out_of_service": _out_of_service, "staff_pin": _staff_pin,
     "staff_menu": _staff_menu, "staff_load": _staff_load, "staff_collect": _staff_collect,
 }
+
+
+def _service_screen(screen: str) -> Callable[[FrameBuilder, Mapping], None]:
+    """A service screen's builder, looked up in ``kioskd.ui.service_screens`` when first built.
+
+    That module builds on the helpers above, so it is imported on use rather than here (no import cycle).
+    """
+    def fill(b: FrameBuilder, p: Mapping) -> None:
+        from kioskd.ui.service_screens import SERVICE_BUILDERS
+
+        SERVICE_BUILDERS[screen](b, p)
+
+    fill.__name__ = fill.__qualname__ = f"_{screen}"
+    return fill
+
+
+_BUILDERS.update({screen: _service_screen(screen) for screen in SERVICE_SCREENS})
 
 
 def build_screen(screen: str, params: Mapping | None, lang: str, layout: Layout) -> ScreenModel:

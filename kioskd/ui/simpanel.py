@@ -17,6 +17,7 @@ from kioskd.ui.theme import DEFAULT_PALETTE, Palette
 
 DEMO_TAG = "0A1B2C3D4E"  # the demo room key's item tag
 DEMO_BADGE = "B0B0B0B0B0"  # the demo staff member's badge (PIN printed by the demo)
+DEMO_TECHNICIAN_BADGE = "7E7E7E7E7E"  # the demo technician's badge: service mode (PIN printed by the demo)
 
 
 @dataclass(frozen=True)
@@ -92,10 +93,10 @@ class SimPanel:
         y += row_h
         sections.append(("RFID reader", y))
         y += section_h
-        half = (inner_w - 6) // 2  # two tags side by side: the panel is as tall as the kiosk screen
-        buttons.append(_PanelButton(SimAction("tag", DEMO_TAG), (margin, y, half, row_h - 4), "Key tag"))
-        buttons.append(_PanelButton(SimAction("tag", DEMO_BADGE), (margin + half + 6, y, half, row_h - 4),
-                                    "Staff badge"))
+        third = (inner_w - 12) // 3  # three tags side by side: the panel is as tall as the kiosk screen
+        for i, (tag, label) in enumerate(((DEMO_TAG, "Key tag"), (DEMO_BADGE, "Staff badge"),
+                                          (DEMO_TECHNICIAN_BADGE, "Technician"))):
+            buttons.append(_PanelButton(SimAction("tag", tag), (margin + i * (third + 6), y, third, row_h - 4), label))
         return sections, buttons, status
 
     def handle_click(self, x: int, y: int) -> SimAction | None:

@@ -62,6 +62,7 @@ NAVY_DARK: Color = (4, 30, 80)
 MIST: Color = (226, 232, 240)
 MIST_DARK: Color = (176, 189, 206)
 AMBER: Color = (255, 176, 0)
+AMBER_DARK: Color = (222, 150, 0)
 RED: Color = (150, 0, 0)
 
 
@@ -79,6 +80,10 @@ class Palette:
         "lang_selected": ButtonColors(NAVY, WHITE, NAVY_DARK, NAVY_DARK, WHITE),
         "toggle": ButtonColors(WHITE, INK, INK, MIST_DARK, INK),
         "toggle_selected": ButtonColors(NAVY, WHITE, NAVY_DARK, NAVY_DARK, WHITE),
+        # the service mode's grid of lockers: a plain door, and one that needs a look (open, flagged, a failed
+        # test), amber with a thick black border and the reason in words on it
+        "cell": ButtonColors(WHITE, INK, INK, MIST_DARK, INK),
+        "cell_alert": ButtonColors(AMBER, BLACK, BLACK, AMBER_DARK, BLACK),
     })
     disabled: ButtonColors = ButtonColors((238, 238, 238), (60, 60, 60), (120, 120, 120), (238, 238, 238),
                                           (60, 60, 60))
