@@ -21,6 +21,7 @@ from kioskd.drivers.cards import pcsc_status
 from kioskd.drivers.locks import GpioLockBank, LockElectrics, LockWiring, SimLockBank, real_pin_factory
 from kioskd.drivers.speech import Speaker, build_speaker
 from kioskd.events import DeviceStatus
+from kioskd.flows.alarms import AlarmMonitor, AlarmSettings
 from kioskd.flows.lockout import LockoutPolicy
 from kioskd.flows.pickup import PickupFlow, PickupSettings
 from kioskd.identify import Identifier
@@ -180,7 +181,8 @@ def build(config: Config, *, data_dir: str | Path | None = None, clock: Clock | 
         store.close()
         raise
     kiosk = Kiosk(clock=clock, store=store, flow=PickupFlow(pickup_settings(config)), screen=screen,
-                  poll_seconds=config.ui.input_poll_ms / 1000)
+                  poll_seconds=config.ui.input_poll_ms / 1000,
+                  alarms=AlarmMonitor(AlarmSettings(left_open_seconds=config.pickup.door_left_open_alarm_seconds)))
     lock_bank = _lock_bank(config, kiosk.post, sim_pin_factory)  # every relay is created off
     recovered = recover_after_restart(store, clock.time())
     for note in recovered:

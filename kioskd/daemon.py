@@ -20,7 +20,7 @@ from kioskd import journal
 from kioskd.clock import Clock
 from kioskd.events import DeviceStatus, DoorClosed, DoorOpened, Key, Tamper, Tap, TimerFired
 from kioskd.flows.alarms import Alarm, AlarmMonitor
-from kioskd.flows.pickup import Phase, PickupFlow, PickupState
+from kioskd.flows.pickup import DOOR_PHASES, Phase, PickupFlow, PickupState
 from kioskd.runner import EffectRunner, Timers
 from kioskd.store import Store
 from kioskd.ui.keypad import navigate
@@ -99,7 +99,7 @@ class Kiosk:
     def _journal(self, event: object) -> None:
         now = self.clock.time()
         if isinstance(event, DoorOpened | DoorClosed):
-            self._record_alarms(self.alarms.door_changed(event.locker, now), now)
+            self._record_alarms(self.alarms.door_changed(event.locker, now, isinstance(event, DoorOpened)), now)
             try:
                 record = journal.record_door_event(self.store, event.locker, isinstance(event, DoorOpened), now)
             except sqlite3.Error:
@@ -116,9 +116,17 @@ class Kiosk:
             log.warning("tamper input %s", "active" if event.active else "quiet")
             self._record_alarms(self.alarms.tamper(event.active), now)
 
+    def _watched_doors(self) -> set[int]:
+        """The door the session is handling itself (it reminds its user before it raises the alarm)."""
+        s = self.state
+        return {s.locker} if s is not None and s.locker is not None and s.phase in DOOR_PHASES else set()
+
     def _record_alarms(self, alarms: list[Alarm], now: float) -> None:
         for alarm in alarms:
             try:
+                if alarm.active and alarm.locker is not None and journal.alarm_active(self.store, alarm.kind,
+                                                                                      alarm.locker):
+                    continue  # already raised (by the session that ended on it): once is enough
                 journal.raise_alarm(self.store, alarm.kind, alarm.locker, None, now, detail=alarm.detail,
                                     cleared=not alarm.active)
             except sqlite3.Error:
@@ -149,7 +157,7 @@ class Kiosk:
                 self.dispatch(event)
                 progress += 1
             progress += self.fire_due_timers()
-            self._record_alarms(self.alarms.tick(self.clock.time()), self.clock.time())
+            self._record_alarms(self.alarms.tick(self.clock.time(), self._watched_doors()), self.clock.time())
             if not progress:
                 break
             handled += progress

@@ -29,13 +29,23 @@ log = logging.getLogger(__name__)
 DEVICES = ("locks", "rfid", "camera", "speech", "cards")
 FRAMES_SHOWN = 8
 RDM6300_HEX = 12  # hex digits in a valid RDM6300 frame: ten of the UID and two of its checksum
-_HEX_RUN = re.compile(r"[0-9A-Fa-f]{5,}")
+_HEX = frozenset("0123456789ABCDEFabcdef")
 _CONTROL = re.compile(r"<[^>]{1,4}>")
 
 
-def mask_uid(text: str) -> str:
-    """Every run of five or more hex digits (a tag's number) but its last four hidden: ``••••••2C3D``."""
-    return _HEX_RUN.sub(lambda m: "•" * (len(m.group()) - 4) + m.group()[-4:], text)
+def mask_uid(text: str, keep: int = 4) -> str:
+    """Every hex digit of a frame but the last ``keep`` hidden, whatever separates them (``04:A2:3B``, spaces,
+    garbage): ``••••••2C3D``. Enough to tell two tags apart, too little to copy one."""
+    digits = sum(1 for ch in text if ch in _HEX)
+    hidden = max(0, digits - keep)
+    out = []
+    for ch in text:
+        if ch in _HEX and hidden:
+            out.append("•")
+            hidden -= 1
+        else:
+            out.append(ch)
+    return "".join(out)
 
 
 def _contents(rows: list[tuple]) -> tuple[str, str | None]:

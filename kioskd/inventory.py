@@ -290,30 +290,6 @@ def clear_suspect(store: Store, locker: int, staff_badge: str, now: float) -> st
     return event_id
 
 
-def set_locker_service(store: Store, locker: int, in_service: bool, staff_badge: str, now: float) -> bool:
-    """A technician takes ``locker`` out of service, or puts it back in service (which also clears the
-    "suspect" mark and the alarms that made it suspect). False when nothing changed."""
-    with store.transaction() as conn:
-        row = conn.execute("SELECT out_of_service, suspect FROM lockers WHERE number = ?", (locker,)).fetchone()
-        if row is None:
-            raise InventoryError("unknown_locker")
-        if in_service and not (row[0] or row[1]) or not in_service and row[0]:
-            return False
-        conn.execute("UPDATE lockers SET out_of_service = ?, suspect = CASE WHEN ? THEN 0 ELSE suspect END"
-                     " WHERE number = ?", (0 if in_service else 1, in_service, locker))
-        actor, name = staff_actor(store, staff_badge)
-        event = "locker.in_service" if in_service else "locker.out_of_service"
-        store.add_outbox(event, {"locker": locker, "at": iso(now), "technician": name}, now)
-        store.add_audit(actor, event, {"locker": locker, "was_suspect": bool(row[1])}, now)
-        if in_service:
-            for kind in ("door_not_opened", "relay_fault"):
-                if conn.execute("UPDATE alarms SET cleared_at = ? WHERE kind = ? AND locker = ? AND cleared_at IS NULL",
-                                (iso(now), kind, locker)).rowcount:
-                    store.add_outbox(f"alarm.{kind}.cleared", {"locker": locker, "at": iso(now),
-                                                               "technician": name}, now)
-    return True
-
-
 def lockers_in_service(store: Store) -> int:
     return store.conn.execute("SELECT COUNT(*) FROM lockers WHERE out_of_service = 0").fetchone()[0]
 

@@ -250,6 +250,51 @@ def _alarm_state(store: Store, kind: str, locker: int | None, device: str | None
                            (kind, locker, device, json.dumps(payload, sort_keys=True), iso(now)))
 
 
+LOCKER_CHECK_ALARMS = ("door_not_opened", "relay_fault", "record_failed")  # cleared by "back in service"
+
+
+def set_locker_service(store: Store, locker: int, in_service: bool, technician: str, now: float) -> bool:
+    """A technician takes ``locker`` out of service, or puts it back: that also clears its "suspect" mark
+    and the alarms that asked for it to be checked. One transaction with its events and audit rows; False
+    when nothing changed."""
+    with store.transaction() as conn:
+        row = conn.execute("SELECT out_of_service, suspect FROM lockers WHERE number = ?", (locker,)).fetchone()
+        if row is None:
+            raise inventory.InventoryError("unknown_locker")
+        out_of_service, suspect = row
+        actor, name = inventory.staff_actor(store, technician)
+        changes = []
+        if not in_service and not out_of_service:
+            changes.append("locker.out_of_service")
+        if in_service and out_of_service:
+            changes.append("locker.in_service")
+        if in_service and suspect:
+            changes.append("locker.suspect_cleared")
+        cleared = []
+        if in_service:
+            cleared = [kind for kind, in conn.execute(
+                f"SELECT kind FROM alarms WHERE locker = ? AND cleared_at IS NULL AND kind IN"
+                f" ({','.join('?' * len(LOCKER_CHECK_ALARMS))}) ORDER BY id", (locker, *LOCKER_CHECK_ALARMS))]
+        if not changes and not cleared:
+            return False
+        conn.execute("UPDATE lockers SET out_of_service = ?, suspect = ? WHERE number = ?",
+                     (0 if in_service else 1, 0 if in_service else suspect, locker))
+        for event in changes:
+            store.add_outbox(event, {"locker": locker, "at": iso(now), "technician": name}, now)
+            store.add_audit(actor, event, {"locker": locker}, now)
+        for kind in cleared:
+            payload = {"locker": locker, "reservation": None, "at": iso(now), "technician": name}
+            store.add_outbox(f"alarm.{kind}.cleared", payload, now)
+            store.add_audit(actor, f"alarm.{kind}.cleared", {"locker": locker}, now)
+            _alarm_state(store, kind, locker, None, payload, now, cleared=True)
+    return True
+
+
+def alarm_active(store: Store, kind: str, locker: int | None) -> bool:
+    return store.conn.execute("SELECT 1 FROM alarms WHERE kind = ? AND locker IS ? AND cleared_at IS NULL",
+                              (kind, locker)).fetchone() is not None
+
+
 def active_alarms(store: Store) -> list[dict]:
     rows = store.conn.execute("SELECT kind, locker, device, raised_at FROM alarms WHERE cleared_at IS NULL"
                               " ORDER BY id").fetchall()

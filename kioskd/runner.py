@@ -283,6 +283,8 @@ class EffectRunner:
         try:
             journal.raise_alarm(self._store, "record_failed", locker, reservation_id, self._clock.time(),
                                 detail={"work": what, "reason": reason})
+            # what the locker holds is uncertain: nobody is sent there until staff have checked it
+            inventory.mark_suspect(self._store, locker, self._clock.time())
         except sqlite3.Error:
             log.exception("could not record alarm record_failed")
 
@@ -300,28 +302,28 @@ class EffectRunner:
 
         return self._commit_then_pulse("service", None, commit)
 
-    def _set_locker_service(self, e: fx.SetLockerService) -> object | None:
+    def _set_locker_service(self, e: fx.SetLockerService) -> None:
         try:
-            changed = inventory.set_locker_service(self._store, e.locker, e.in_service, e.technician,
-                                                   self._clock.time())
-            in_service = inventory.lockers_in_service(self._store)
+            before = inventory.lockers_in_service(self._store)
+            changed = journal.set_locker_service(self._store, e.locker, e.in_service, e.technician,
+                                                 self._clock.time())
+            after = inventory.lockers_in_service(self._store)
         except inventory.InventoryError as exc:
             log.error("locker %s service state not changed: %s", e.locker, exc)
-            return None
+            return
         except sqlite3.Error:
             log.exception("locker %s service state not changed", e.locker)
-            return None
+            return
         if not changed:
-            return None
+            return
         log.info("locker %s %s by a technician", e.locker, "back in service" if e.in_service else
                  "taken out of service")
-        # the start screen says "out of service" exactly when no locker can be released; a lock bus that
-        # is down for its own reason stays down
+        # the start screen says "out of service" exactly when no locker can be released; a lock bus that is
+        # down for its own reason stays down
         reported = self._desk.reported("locks") if self._desk is not None else None
         bus_down = reported is not None and not reported.ok and reported.detail != NO_LOCKER_IN_SERVICE
-        if self._post is not None and not bus_down and (reported is None or reported.ok) != (in_service > 0):
-            self._post(DeviceStatus("locks", in_service > 0, "" if in_service else NO_LOCKER_IN_SERVICE))
-        return None
+        if self._post is not None and not bus_down and (before > 0) != (after > 0):
+            self._post(DeviceStatus("locks", after > 0, "" if after else NO_LOCKER_IN_SERVICE))
 
     def _test_card_reader(self, e: fx.TestCardReader) -> object:
         result = self._desk.card_test() if self._desk is not None else {"state": "down", "readers": [],

@@ -145,3 +145,16 @@ def test_a_door_that_never_opens_makes_its_locker_suspect(kiosk):
     assert ("door_not_opened", 5) in [(a["kind"], a["locker"]) for a in kiosk.alarms()]
     assert kiosk.store.conn.execute("SELECT suspect FROM lockers WHERE number = 5").fetchone()[0] == 1
     assert "locker.suspect" in [e["type"] for e in kiosk.outbox()]
+
+
+def test_a_door_nobody_watches_left_open_is_reported_once_and_forgotten_when_closed():
+    m = AlarmMonitor(AlarmSettings(left_open_seconds=120))
+    assert m.door_changed(4, 0.0, opened=True) == []
+    assert m.tick(119.0) == []
+    assert m.tick(121.0, watched={4}) == []  # the session at that door reminds its user first
+    assert m.tick(121.0) == [Alarm("door_left_open", True, 4, {"open_seconds": 121})]
+    assert m.tick(500.0) == []  # once
+    m.door_changed(4, 510.0, opened=False)
+    m.door_changed(4, 600.0, opened=True)
+    assert m.tick(700.0) == []
+    assert m.tick(721.0) == [Alarm("door_left_open", True, 4, {"open_seconds": 121})]

@@ -35,14 +35,17 @@ def pcsc_status() -> CardReaderStatus:
         return CardReaderStatus("none", (), False, "no reader connected")
     present = False
     for reader in found:
-        connection = reader.createConnection()
         try:
+            connection = reader.createConnection()
             connection.connect()
         except (NoCardException, CardConnectionException):
             continue
-        except SmartcardException as exc:
+        except (SmartcardException, BaseSCardException) as exc:
             log.warning("card reader %s: %s", reader, exc)
             continue
         present = True
-        connection.disconnect()
+        try:
+            connection.disconnect()
+        except (SmartcardException, BaseSCardException) as exc:
+            log.warning("card reader %s: %s", reader, exc)
     return CardReaderStatus("ok", tuple(str(r) for r in found), present, "")

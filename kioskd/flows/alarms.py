@@ -8,7 +8,10 @@ this module covers what is about the hardware itself:
 - a door sensor that flaps (opens and closes many times within seconds: a loose magnet, a broken wire)
   is reported once per burst, not once per bounce;
 - a reader, camera or the lock bus going down is reported once when it goes down and once when it is back;
-- the tamper input (the cabinet's service door or a tilt switch) raises an alarm while active.
+- the tamper input (the cabinet's service door or a tilt switch) raises an alarm while active;
+- a door left open that no session is watching (opened in service mode, forced, or still open after the
+  citizen's session ended) is reported once after ``left_open_seconds``: a session watches its own door
+  and gives its user a spoken reminder first (kioskd.flows.pickup).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ class AlarmSettings:
     flap_changes: int = 6  # this many door changes ...
     flap_window_seconds: float = 10.0  # ... within this time is flapping, not use
     flap_quiet_seconds: float = 60.0  # a flapping alarm clears after the sensor is quiet this long
+    left_open_seconds: float = 120.0  # a door nobody watches, open this long, is an alarm
 
 
 class AlarmMonitor:
@@ -41,8 +45,15 @@ class AlarmMonitor:
         self._flapping: dict[int, float] = {}  # locker -> time of the last change while flapping
         self._down: dict[str, str] = {}  # device -> why
         self._tamper = False
+        self._open_since: dict[int, float] = {}
+        self._left_open: set[int] = set()  # reported, until the door closes
 
-    def door_changed(self, locker: int, now: float) -> list[Alarm]:
+    def door_changed(self, locker: int, now: float, opened: bool | None = None) -> list[Alarm]:
+        if opened:
+            self._open_since.setdefault(locker, now)
+        elif opened is not None:
+            self._open_since.pop(locker, None)
+            self._left_open.discard(locker)  # the journal clears the alarm when the door closes
         recent = self._changes[locker]
         recent.append(now)
         while recent and now - recent[0] > self.settings.flap_window_seconds:
@@ -56,14 +67,21 @@ class AlarmMonitor:
                                                             "seconds": self.settings.flap_window_seconds})]
         return []
 
-    def tick(self, now: float) -> list[Alarm]:
-        """Clear flapping alarms whose sensor has been quiet long enough."""
+    def tick(self, now: float, watched: frozenset[int] | set[int] = frozenset()) -> list[Alarm]:
+        """Clear flapping alarms whose sensor has been quiet long enough; report doors left open that no
+        session is watching (``watched``: the door the current session handles itself)."""
         cleared = [locker for locker, last in self._flapping.items()
                    if now - last >= self.settings.flap_quiet_seconds]
         for locker in cleared:
             del self._flapping[locker]
             self._changes.pop(locker, None)
-        return [Alarm("sensor_flapping", False, locker) for locker in sorted(cleared)]
+        alarms = [Alarm("sensor_flapping", False, locker) for locker in sorted(cleared)]
+        for locker, since in sorted(self._open_since.items()):
+            if locker in self._left_open or locker in watched or now - since < self.settings.left_open_seconds:
+                continue
+            self._left_open.add(locker)
+            alarms.append(Alarm("door_left_open", True, locker, {"open_seconds": round(now - since)}))
+        return alarms
 
     def flapping(self, locker: int) -> bool:
         return locker in self._flapping

@@ -276,7 +276,7 @@ class PickupFlow:
         """Back to the start for the next person: default language, text size and volume, audio mode off."""
         fresh = PickupState(lang=self.settings.default_language, qr_available=state.qr_available,
                             large_text=self.settings.large_text, out_of_service=state.out_of_service)
-        effects: list = [fx.CancelAllTimers(), fx.ResetVolume()]
+        effects: list = [*service.leave(state), fx.CancelAllTimers(), fx.ResetVolume()]
         if state.audio:
             effects.append(fx.SetAudioMode(False))
         if state.large_text != fresh.large_text:
@@ -405,7 +405,7 @@ class PickupFlow:
 
     def _pin_tap(self, s: PickupState, e: Tap, now: float) -> Result:
         action = e.action
-        if action.startswith("digit:") and action[6:].isdigit() and len(action) == 7:
+        if action.startswith("digit:") and action[6:].isdecimal() and len(action) == 7:
             if len(s.code) < self.settings.pin_length:
                 code = s.code + action[6:]
                 if len(code) < self.settings.pin_length:

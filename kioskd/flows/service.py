@@ -42,8 +42,7 @@ from kioskd.events import (
 if TYPE_CHECKING:
     from kioskd.flows.pickup import PickupFlow, PickupState, Result
 
-REFRESH, DOOR_TEST, RELAY_TEST = "service_refresh", "service_door", "relay_test"
-TIMERS = (REFRESH, DOOR_TEST, RELAY_TEST)
+REFRESH, DOOR_TEST, RELAY_TEST, RELAY_SETTLE = "service_refresh", "service_door", "relay_test", "relay_settle"
 LOG_PAGE_SIZE = 8  # log lines per page of the service_log screen
 CAMERA_READS = 6  # decodes kept for the camera test
 QR_SHOWN = 6  # characters of a decoded QR code shown: enough to recognise it, too few to reuse it
@@ -60,6 +59,9 @@ class ServiceState:
     test_current: int | None = None
     test_release: int | None = None
     test_results: tuple[tuple[int, str], ...] = ()  # (locker, waiting|pulsed|opened|not_opened|fault)
+    # relay-test doors that had not opened when the test moved on: (locker, release id), still pending for
+    # the usual door-open time (a slow door is not "forced"), then closed as unopened
+    test_unsettled: tuple[tuple[int, int], ...] = ()
     card: dict | None = None
     audio: dict | None = None
     reads: tuple[tuple[float, str, int], ...] = ()  # camera test: (time, shortened text, length)
@@ -107,10 +109,28 @@ def timer(flow: PickupFlow, s: PickupState, e: TimerFired, now: float) -> Result
         effects = [fx.RecordReleaseOutcome(sv.release_id, "unopened")] if sv.release_id is not None else []
         return replace(s, service=replace(sv, result="not_opened")), effects
     if e.name == RELAY_TEST and sv.test_current is not None:
-        effects = [fx.RecordReleaseOutcome(sv.test_release, "unopened")] if sv.test_release is not None else []
-        new, more = _next_relay(flow, s, _noted(sv, sv.test_current, "not_opened"))
-        return new, effects + more
+        unsettled = sv.test_unsettled + (((sv.test_current, sv.test_release),) if sv.test_release else ())
+        new, more = _next_relay(flow, s, replace(_noted(sv, sv.test_current, "not_opened"),
+                                                 test_unsettled=unsettled))
+        return new, [fx.StartTimer(RELAY_SETTLE, flow.settings.door_open_timeout_seconds), *more]
+    if e.name == RELAY_SETTLE:
+        return replace(s, service=replace(sv, test_unsettled=())), [
+            fx.RecordReleaseOutcome(release, "unopened") for _, release in sv.test_unsettled]
     return s, []
+
+
+def leave(s: PickupState) -> list:
+    """Service mode ends (log out, silence): releases still waiting for their door are closed as unopened,
+    so a door opened later is reported as forced, not explained by a technician who has gone."""
+    sv = s.service
+    if sv is None:
+        return []
+    pending = [release for _, release in sv.test_unsettled]
+    if sv.test_current is not None and sv.test_release is not None:
+        pending.append(sv.test_release)
+    if sv.result == "pulsed" and sv.release_id is not None:
+        pending.append(sv.release_id)
+    return [fx.RecordReleaseOutcome(release, "unopened") for release in pending]
 
 
 def door(flow: PickupFlow, s: PickupState, e: DoorOpened | DoorClosed, now: float) -> Result:
@@ -118,6 +138,13 @@ def door(flow: PickupFlow, s: PickupState, e: DoorOpened | DoorClosed, now: floa
     sv = s.service or ServiceState()
     opened = isinstance(e, DoorOpened)
     effects: list = [fx.LoadServiceStatus()]
+    if s.overlay != "timeout":  # a technician working at the doors is still there
+        effects.append(fx.StartTimer("inactivity", flow.idle_seconds(s)))
+    late = dict(sv.test_unsettled).get(e.locker) if opened else None
+    if late is not None:  # a slow door of the relay test: it works after all
+        sv = replace(_noted(sv, e.locker, "opened"), test_unsettled=tuple(
+            (n, r) for n, r in sv.test_unsettled if n != e.locker))
+        s = replace(s, service=sv)
     if opened and e.locker == sv.test_current:
         new, more = _next_relay(flow, s, _noted(sv, e.locker, "opened"))
         return new, [fx.CancelTimer(RELAY_TEST), *more, *effects]
@@ -147,26 +174,38 @@ def home_tap(flow: PickupFlow, s: PickupState, e: Tap, now: float) -> Result:
 
 def lockers_tap(flow: PickupFlow, s: PickupState, e: Tap, now: float) -> Result:
     sv = s.service or ServiceState()
-    if e.action.startswith("locker:") and e.action[7:].isdigit():
+    if e.action.startswith("locker:") and e.action[7:].isdecimal():
         locker = int(e.action[7:])
         if _locker(sv, locker) is None:
             return s, []
-        return _go(s, "SERVICE_LOCKER", locker=locker, result=None, release_id=None), []
+        if locker == sv.locker:  # back to the same locker: its last result is still worth showing
+            return _go(s, "SERVICE_LOCKER"), []
+        return _go(s, "SERVICE_LOCKER", locker=locker, result=None, release_id=None), _settle_single(sv)
     if e.action == "relay_test" and sv.test_current is None:
         if not relay_test_lockers(sv):
             return s, [fx.Tone("error")]
         return _go(s, "SERVICE_CONFIRM", confirm="relay_test"), []
-    if e.action in ("prev", "next"):  # the screen offers each only where it leads
-        return _go(s, "SERVICE_LOCKERS", grid_page=max(0, sv.grid_page + (1 if e.action == "next" else -1))), []
+    if e.action in ("prev", "next"):  # the screen offers each only where it leads (and clamps the page)
+        page = sv.grid_page + (1 if e.action == "next" else -1)
+        return _go(s, "SERVICE_LOCKERS", grid_page=max(0, min(page, len(sv.status.get("lockers", ())) - 1))), []
     if e.action == "back":
         return _go(s, "SERVICE_HOME"), []
     return s, []
+
+
+def _settle_single(sv: ServiceState) -> list:
+    """A single open still waiting for its door, given up when the technician moves to another locker."""
+    if sv.result == "pulsed" and sv.release_id is not None:
+        return [fx.CancelTimer(DOOR_TEST), fx.RecordReleaseOutcome(sv.release_id, "unopened")]
+    return []
 
 
 def locker_tap(flow: PickupFlow, s: PickupState, e: Tap, now: float) -> Result:
     sv = s.service or ServiceState()
     info = _locker(sv, sv.locker)
     if e.action == "open" and info is not None and sv.result != "pulsed":
+        if sv.test_current is not None:  # one door at a time: the relay test first
+            return s, [fx.Tone("error")]
         return _go(s, "SERVICE_CONFIRM", confirm="open"), []
     if e.action == "service_toggle" and info is not None:
         flags = info.get("flags") or ()

@@ -45,7 +45,7 @@ def badge_seen(flow: PickupFlow, s: PickupState, e: BadgeSeen, now: float) -> Re
 
 def pin_tap(flow: PickupFlow, s: PickupState, e: Tap, now: float) -> Result:
     action = e.action
-    if action.startswith("digit:") and len(action) == 7 and action[6:].isdigit():
+    if action.startswith("digit:") and len(action) == 7 and action[6:].isdecimal():
         if len(s.code) >= PIN_MAX:
             return s, [fx.Tone("error")]
         return replace(s, code=s.code + action[6:]), []
@@ -107,7 +107,7 @@ def load_scanned(flow: PickupFlow, s: PickupState, reservation_id: str) -> Resul
 
 
 def collect_tap(flow: PickupFlow, s: PickupState, e: Tap, now: float) -> Result:
-    if e.action.startswith("take:") and e.action[5:].isdigit():
+    if e.action.startswith("take:") and e.action[5:].isdecimal():
         locker = int(e.action[5:])
         if any(item["locker"] == locker for item in s.collection):
             return replace(s, phase=_phase("RELEASING"), purpose="take_out", locker=locker, staff_notice=None,
