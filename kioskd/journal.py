@@ -250,7 +250,7 @@ def _alarm_state(store: Store, kind: str, locker: int | None, device: str | None
                            (kind, locker, device, json.dumps(payload, sort_keys=True), iso(now)))
 
 
-LOCKER_CHECK_ALARMS = ("door_not_opened", "relay_fault", "record_failed")  # cleared by "back in service"
+LOCKER_CHECK_ALARMS = ("door_not_opened", "relay_fault", "record_failed", "work_interrupted")  # cleared by "back in service"
 
 
 def set_locker_service(store: Store, locker: int, in_service: bool, technician: str, now: float) -> bool:
@@ -336,5 +336,16 @@ def recover_after_restart(store: Store, now: float) -> list[str]:
                                                      "locker": locker, "door_opened": state == "opened"}, now)
             if state == "opened" and reason in ("pickup", "retry"):
                 _collect(store, reservation_id, release_id, False, now, recovered=True)
+            if state == "opened" and reason in ("return", "load", "take_out"):
+                # the door stood open when the kiosk died: whether the items went in (or out) is unknown,
+                # so nobody is sent to this locker until staff have checked it
+                payload = {"locker": locker, "reservation": reservation_id, "at": iso(now), "work": reason,
+                           "release": release_id}
+                store.add_outbox("alarm.work_interrupted", payload, now)
+                store.add_audit("kiosk", "alarm.work_interrupted", {"locker": locker, "work": reason}, now)
+                _alarm_state(store, "work_interrupted", locker, None, payload, now, cleared=False)
+                if conn.execute("UPDATE lockers SET suspect = 1 WHERE number = ? AND suspect = 0",
+                                (locker,)).rowcount:
+                    store.add_outbox("locker.suspect", {"locker": locker, "at": iso(now)}, now)
             notes.append(f"release {release_id} (locker {locker}) interrupted while {state}")
     return notes

@@ -177,3 +177,28 @@ def test_a_load_that_cannot_be_recorded_after_the_door_closed_is_an_alarm(kiosk)
     assert alarm["locker"] == locker
     event, = [e["payload"] for e in k.outbox() if e["type"] == "alarm.record_failed"]
     assert event["work"] == "load" and event["reason"] == "locker_unavailable" and event["reservation"] == "R-10"
+
+
+def test_a_load_interrupted_with_the_door_open_is_checked_before_the_locker_is_used_again(tmp_path):
+    """The kiosk stops while staff have a door open: after the restart the release is interrupted, the
+    locker is suspect (no return or load goes there) and an alarm asks staff to check it."""
+    from conftest import NOW, SIM_CONFIG
+
+    from kioskd.sim import Harness
+
+    data = tmp_path / "data"
+    with Harness(config=SIM_CONFIG, data_dir=data, start=NOW) as k:
+        enrol(k)
+        k.load([awaiting("R-10")])
+        log_in(k)
+        k.press("load")
+        k.press("load:R-10")
+        locker = k.kiosk.state.locker
+        k.open_door(locker)
+    with Harness(config=SIM_CONFIG, data_dir=data, start=NOW + 60) as k:
+        alarm, = [a for a in k.alarms() if a["kind"] == "work_interrupted"]
+        assert alarm["locker"] == locker
+        assert k.store.conn.execute("SELECT suspect FROM lockers WHERE number = ?", (locker,)).fetchone() == (1,)
+        assert status(k, "R-10") == ("awaiting_stock", None)  # not recorded as loaded: nobody knows
+        kinds = [e["type"] for e in k.outbox()]
+        assert "release.interrupted" in kinds and "alarm.work_interrupted" in kinds and "locker.suspect" in kinds
