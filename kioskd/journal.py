@@ -250,7 +250,8 @@ def _alarm_state(store: Store, kind: str, locker: int | None, device: str | None
                            (kind, locker, device, json.dumps(payload, sort_keys=True), iso(now)))
 
 
-LOCKER_CHECK_ALARMS = ("door_not_opened", "relay_fault", "record_failed", "work_interrupted")  # cleared by "back in service"
+# the alarms a technician's "Put back in service" clears: they asked for the locker to be checked
+LOCKER_CHECK_ALARMS = ("door_not_opened", "relay_fault", "record_failed", "work_interrupted")
 
 
 def set_locker_service(store: Store, locker: int, in_service: bool, technician: str, now: float) -> bool:

@@ -182,9 +182,9 @@ def test_a_load_that_cannot_be_recorded_after_the_door_closed_is_an_alarm(kiosk)
 def test_a_load_interrupted_with_the_door_open_is_checked_before_the_locker_is_used_again(tmp_path):
     """The kiosk stops while staff have a door open: after the restart the release is interrupted, the
     locker is suspect (no return or load goes there) and an alarm asks staff to check it."""
-    from conftest import NOW, SIM_CONFIG
-
     from kioskd.sim import Harness
+
+    from conftest import NOW, SIM_CONFIG
 
     data = tmp_path / "data"
     with Harness(config=SIM_CONFIG, data_dir=data, start=NOW) as k:
