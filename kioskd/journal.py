@@ -302,6 +302,26 @@ def active_alarms(store: Store) -> list[dict]:
     return [{"kind": k, "locker": lk, "device": d, "raised_at": at} for k, lk, d, at in rows]
 
 
+def reconcile_doors(store: Store, door_is_open, lockers, now: float) -> list[str]:
+    """At start, after recovery: journal what the door sensors say where it differs from the journal's
+    last word (a door closed, or forced open, while the kiosk was down), so the free-locker query and the
+    alarms follow the doors as they are."""
+    notes = []
+    for locker in lockers:
+        row = store.conn.execute("SELECT kind FROM door_events WHERE locker = ? ORDER BY id DESC LIMIT 1",
+                                 (locker,)).fetchone()
+        journaled_open = row is not None and row[0] == "opened"
+        try:
+            sensor_open = bool(door_is_open(locker))
+        except (KeyError, OSError):
+            continue
+        if sensor_open != journaled_open:
+            record = record_door_event(store, locker, sensor_open, now)
+            notes.append(f"locker {locker}: door {'open' if sensor_open else 'closed'} at start"
+                         + (" (no release: forced)" if record.forced else ""))
+    return notes
+
+
 def recover_after_restart(store: Store, now: float) -> list[str]:
     """Settle releases a crash interrupted. Nothing is re-pulsed: fail secure.
 
