@@ -12,7 +12,7 @@ deps:
 $(STAMP): setup.cfg pyproject.toml | deps
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@$(PY) -m pip install -q --upgrade pip
-	@$(PY) -m pip install -q -e '.[test]'
+	@$(PY) -m pip install -q -e '.[test,townhall]'
 	@touch $(STAMP)
 
 venv: deps $(STAMP) catalogues
@@ -29,10 +29,10 @@ demo: venv
 	$(PY) -m kioskd.demo --config config/sim.toml --data-dir var/demo
 
 lint: venv
-	$(VENV)/bin/ruff check kioskd tests tools
+	$(VENV)/bin/ruff check kioskd townhall tests tools
 
 test: venv
-	$(VENV)/bin/ruff check kioskd tests tools
+	$(VENV)/bin/ruff check kioskd townhall tests tools
 	$(PY) -m pytest -q -p no:cacheprovider
 
 clean:

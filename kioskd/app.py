@@ -26,7 +26,7 @@ from kioskd.flows.lockout import LockoutPolicy
 from kioskd.flows.pickup import PickupFlow, PickupSettings
 from kioskd.identify import Identifier
 from kioskd.inventory import lockers_in_service
-from kioskd.journal import recover_after_restart
+from kioskd.journal import reconcile_doors, recover_after_restart
 from kioskd.logbuffer import RecentLog
 from kioskd.runner import NO_LOCKER_IN_SERVICE, EffectRunner
 from kioskd.secrets import load_or_create_key
@@ -55,8 +55,11 @@ class Parts:
     camera: object | None = None
     tag_reader: object | None = None
     recovered: list[str] = field(default_factory=list)
+    sync: object | None = None  # kioskd.sync.SyncClient when [sync] is configured and the kiosk enrolled
 
     def close(self) -> None:
+        if self.sync is not None:  # first: it reads the doors and the database
+            self.sync.stop()
         for driver in (self.camera, self.tag_reader):
             if driver is not None:
                 driver.stop()
@@ -161,6 +164,27 @@ def _start_optional(name: str, driver, kiosk: Kiosk) -> object | None:
     return driver
 
 
+def _sync_client(config: Config, directory: Path, key: bytes, kiosk: Kiosk, lock_bank, clock: Clock):
+    """The town-hall link in its own thread; without a token it stays off with a visible status."""
+    if config.sync is None:
+        return None
+    from kioskd.sync import NOT_ENROLLED, SyncClient, TokenError, read_token, token_path
+
+    try:
+        token = read_token(token_path(config.sync, directory))
+    except TokenError as exc:
+        log.warning("sync disabled: %s", exc)
+        kiosk.devices["sync"] = DeviceStatus("sync", False, NOT_ENROLLED)
+        kiosk.post(kiosk.devices["sync"])
+        return None
+    client = SyncClient(config.sync, token=token, db_path=directory / "kioskd.db", kiosk_id=config.kiosk.id, key=key,
+                        pin_length=config.identification.pin_length, timezone=config.kiosk.timezone,
+                        lockers=tuple(spec.number for spec in config.lockers), door_is_open=lock_bank.door_is_open,
+                        post=kiosk.post, clock=clock)
+    client.start()
+    return client
+
+
 def build(config: Config, *, data_dir: str | Path | None = None, clock: Clock | None = None,
           panel=None, sim_pin_factory=None, recent_log: RecentLog | None = None) -> Parts:
     from kioskd.ui.layouts import layout_from_config
@@ -185,6 +209,7 @@ def build(config: Config, *, data_dir: str | Path | None = None, clock: Clock | 
                   alarms=AlarmMonitor(AlarmSettings(left_open_seconds=config.pickup.door_left_open_alarm_seconds)))
     lock_bank = _lock_bank(config, kiosk.post, sim_pin_factory)  # every relay is created off
     recovered = recover_after_restart(store, clock.time())
+    recovered += reconcile_doors(store, lock_bank.door_is_open, [spec.number for spec in config.lockers], clock.time())
     for note in recovered:
         log.warning("recovered after restart: %s", note)
     lo = config.lockout
@@ -210,7 +235,8 @@ def build(config: Config, *, data_dir: str | Path | None = None, clock: Clock | 
     kiosk.start(qr_available=camera is not None)
     if not lockers_in_service(store):
         kiosk.post(DeviceStatus("locks", False, NO_LOCKER_IN_SERVICE))
-    return Parts(config, directory, key, store, kiosk, lock_bank, screen, speaker, camera, tag_reader, recovered)
+    return Parts(config, directory, key, store, kiosk, lock_bank, screen, speaker, camera, tag_reader, recovered,
+                 sync=_sync_client(config, directory, key, kiosk, lock_bank, clock))
 
 
 def headless() -> bool:

@@ -55,8 +55,12 @@ class ApplyResult:
     counts: dict[str, int] = field(default_factory=dict)
 
 
+CURSOR_KEY = "sync.cursor"  # meta row: where the town hall's change feed was read up to
+
+
 def apply_changes(store: Store, changes: object, *, key: bytes, pin_length: int, now: float,
-                  source: str = "file") -> ApplyResult:
+                  source: str = "file", cursor: str | None = None) -> ApplyResult:
+    """``cursor``: the change feed's position after these changes, stored in the same transaction (sync)."""
     if not isinstance(changes, list):
         raise ChangeError(["changes: expected a JSON list of change objects"])
     problems: list[str] = []
@@ -71,8 +75,18 @@ def apply_changes(store: Store, changes: object, *, key: bytes, pin_length: int,
                 result.counts[kind] = result.counts.get(kind, 0) + 1
         if problems:
             raise ChangeError(problems)
-        store.add_audit(source, "changes.applied", {"counts": result.counts}, now)
+        if changes or cursor is None:  # an empty page of the feed only moves the cursor
+            store.add_audit(source, "changes.applied", {"counts": result.counts}, now)
+        if cursor is not None:
+            store_cursor(store, cursor)
     return result
+
+
+def store_cursor(store: Store, cursor: str) -> None:
+    """Inside the caller's transaction, with what the cursor moved past."""
+    store._require_transaction()
+    store.conn.execute("INSERT INTO meta (key, value) VALUES (?, ?)"
+                       " ON CONFLICT(key) DO UPDATE SET value = excluded.value", (CURSOR_KEY, cursor))
 
 
 def _apply_one(store: Store, change: object, *, key: bytes, pin_length: int, now: float) -> str:

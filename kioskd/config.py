@@ -203,6 +203,35 @@ class ServiceSection:
     relay_test_seconds: float = _field(read_number, between(0.5, 60), default=3.0)  # per door, in a relay test
 
 
+def _check_server_url(value: str) -> str | None:
+    scheme, sep, rest = value.partition("://")
+    if not sep or scheme not in ("http", "https") or not rest.split("/")[0] or any(c.isspace() for c in value):
+        return f"expected the town hall's URL, e.g. \"https://townhall.example.be\", got {show(value)}"
+    return None
+
+
+@dataclass(frozen=True)
+class SyncSection:
+    """The link with the town hall (docs/sync.md); present only when the kiosk syncs."""
+
+    server: str = _field(read_string, _check_server_url)
+    # the bearer token `kioskctl enrol` writes (mode 0600); default: data_dir/sync.token
+    token_file: Path | None = _field(read_path, default=None)
+    push_interval_seconds: float = _field(read_number, between(0.01, 3600), default=5.0)
+    pull_interval_seconds: float = _field(read_number, between(0.01, 86400), default=30.0)
+    heartbeat_interval_seconds: float = _field(read_number, between(0.01, 86400), default=60.0)
+    connect_timeout_seconds: float = _field(read_number, between(0.1, 120), default=5.0)
+    request_timeout_seconds: float = _field(read_number, between(0.1, 600), default=20.0)
+    batch_size: int = _field(read_int, between(1, 500), default=200)  # events per POST (the API allows 500)
+    page_size: int = _field(read_int, between(1, 500), default=200)  # changes asked per GET
+    max_requests_per_minute: int = _field(read_int, between(1, 100000), default=120)
+    backoff_min_seconds: float = _field(read_number, between(0.001, 3600), default=1.0)
+    backoff_max_seconds: float = _field(read_number, between(0.001, 86400), default=300.0)
+    max_response_bytes: int = _field(read_int, between(1024, 256 * 1024 * 1024), default=8 * 1024 * 1024)
+    offline_after_failures: int = _field(read_int, between(1, 100), default=3)  # failures in a row: "offline"
+    refused_page_retries: int = _field(read_int, between(0, 100), default=3)  # before a refused change is skipped
+
+
 @dataclass(frozen=True)
 class Config:
     path: Path
@@ -217,6 +246,7 @@ class Config:
     ui: UiSection
     speech: SpeechSection
     service: ServiceSection = ServiceSection()
+    sync: SyncSection | None = None  # no [sync] section: the kiosk does not sync
 
     def locker(self, number: int) -> LockerSpec | None:
         return next((spec for spec in self.lockers if spec.number == number), None)
@@ -231,8 +261,9 @@ _SECTIONS: dict[str, type] = {
     "kiosk": KioskSection, "lockers": LockerSpec, "locks": LocksSection, "rfid": RfidSection,
     "camera": CameraSection, "pickup": PickupSection, "lockout": LockoutSection,
     "identification": IdentificationSection, "ui": UiSection, "speech": SpeechSection,
-    "service": ServiceSection,
+    "service": ServiceSection, "sync": SyncSection,
 }
+_OPTIONAL_SECTIONS = {"sync"}  # absent: None, not a section of defaults
 _REQUIRED_SECTIONS = {"kiosk": "a [kiosk] section", "lockers": "at least one [[lockers]] table",
                       "identification": "an [identification] section"}
 
@@ -359,6 +390,11 @@ def _check_cross_fields(values: dict[str, Any], problems: _Problems) -> None:
     if base is not None and most is not None and most < base:
         problems.add("lockout.max_seconds",
                      f"must be at least lockout.base_seconds ({show(base)}), got {show(most)}")
+    sync = values.get("sync", {})
+    low, high = sync.get("backoff_min_seconds"), sync.get("backoff_max_seconds")
+    if low is not None and high is not None and high < low:
+        problems.add("sync.backoff_max_seconds",
+                     f"must be at least sync.backoff_min_seconds ({show(low)}), got {show(high)}")
     key = values.get("identification", {}).get("qr_public_key")
     driver = values.get("locks", {}).get("driver")
     if driver in ("gpio", "rs485") and key is not None \
@@ -388,6 +424,8 @@ def _check(document: dict[str, Any], path: Path) -> Config:
             lockers = _read_lockers(raw, problems) if raw is not None else []
         elif raw is not None and not isinstance(raw, dict):
             problems.add(name, f"expected a table ([{name}]), got {describe(raw)}")
+        elif raw is None and name in _OPTIONAL_SECTIONS:
+            continue
         else:
             values[name] = _read_table(raw or {}, cls, name, problems)
     _check_lockers(lockers, values.get("locks", {}).get("driver"), problems)
@@ -401,6 +439,9 @@ def _check(document: dict[str, Any], path: Path) -> Config:
     speech = values["speech"]
     speech.update(cache_dir=_resolve(speech["cache_dir"], base),
                   recordings_dir=_resolve(speech["recordings_dir"], base))
+    if "sync" in values:
+        values["sync"].update(server=values["sync"]["server"].rstrip("/"),
+                              token_file=_resolve(values["sync"]["token_file"], base))
     return Config(
         path=path,
         kiosk=KioskSection(**kiosk),

@@ -1,7 +1,8 @@
 """``kioskctl``: the staff and technician command line.
 
 ``load`` applies a change file through the same code as the sync feed; ``token`` mints a QR token
-with a private key the kiosk itself never holds; ``keygen`` makes such a key pair for a test bench.
+with a private key the kiosk itself never holds; ``keygen`` makes such a key pair for a test bench;
+``enrol`` gets the kiosk its own sync token from the town hall.
 """
 
 from __future__ import annotations
@@ -97,6 +98,30 @@ def cmd_outbox(args) -> int:
     return 0
 
 
+def cmd_enrol(args) -> int:
+    """Exchange a one-time code for the kiosk's own token, kept in a 0600 file (never the database)."""
+    from kioskd.sync import BadResponse, enrol, token_path, write_token
+
+    config = load_config(args.config)
+    path = token_path(config.sync, resolve_data_dir(config, args.data_dir))
+    server = args.server.rstrip("/")
+    try:
+        token, public_key = enrol(server, config.kiosk.id, args.code.strip(), timeout=args.timeout)
+    except BadResponse as exc:
+        print(f"kioskctl enrol: {exc}", file=sys.stderr)
+        return 1
+    write_token(path, token)
+    print(f"kiosk {config.kiosk.id} enrolled at {server}; token written to {path} (mode 0600)")
+    if config.sync is None:
+        print(f"add a [sync] section with server = \"{server}\" to {config.path} to start syncing")
+    elif config.sync.server != server:
+        print(f"note: {config.path} sync.server is {config.sync.server}, not {server}")
+    if public_key and public_key != config.identification.qr_public_key:
+        print("the town hall signs QR codes with another key; set in [identification]:")
+        print(f"qr_public_key = \"{public_key}\"")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kioskctl", description="Staff and technician tools for kioskd.")
     parser.add_argument("--config", default="/etc/kioskd/kioskd.toml", help="the kiosk's TOML configuration")
@@ -117,6 +142,11 @@ def build_parser() -> argparse.ArgumentParser:
     outbox = sub.add_parser("outbox", help="print events waiting for the town hall, one JSON per line")
     outbox.add_argument("--all", action="store_true", help="include events already sent")
     outbox.set_defaults(func=cmd_outbox)
+    enrol_cmd = sub.add_parser("enrol", help="enrol this kiosk at the town hall with a one-time code (docs/sync.md)")
+    enrol_cmd.add_argument("--server", required=True, help="the town hall's URL, e.g. https://townhall.example.be")
+    enrol_cmd.add_argument("--code", required=True, help="the one-time enrolment code staff created for this kiosk")
+    enrol_cmd.add_argument("--timeout", type=float, default=20.0, help="seconds to wait for the server")
+    enrol_cmd.set_defaults(func=cmd_enrol)
     return parser
 
 

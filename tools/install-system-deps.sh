@@ -4,8 +4,10 @@
 #   libpcsclite-dev - PC/SC headers pyscard builds against (eID readers)
 #   swig            - pyscard's build tool
 #   espeak-ng       - offline speech synthesis for the spoken prompts
+#   chromium        - headless browser for the staff console test and tools/console-screenshots (Playwright)
+#   fonts-dejavu-core - the console's font, so headless chromium renders text without recommends
 set -eu
-PACKAGES="libzbar0 libpcsclite-dev swig espeak-ng"
+PACKAGES="libzbar0 libpcsclite-dev swig espeak-ng chromium fonts-dejavu-core"
 missing=""
 for pkg in $PACKAGES; do
     if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then

@@ -1,0 +1,190 @@
+"""The town-hall server's TOML configuration; every key is documented in docs/townhall.md.
+
+Every problem is collected and reported at once as ``file: section.key: what is wrong`` (with "did you mean"
+for a misspelt key), so a broken file is fixed in one go. Relative paths are relative to the config file.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_SPAN = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
+
+
+class ConfigError(ValueError):
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+@dataclass
+class MailConfig:
+    mode: str = "outbox"  # "outbox": .eml files in outbox_dir (development); "smtp"
+    outbox_dir: Path = Path("var/townhall/outbox")
+    sender: str = "kiosk@townhall.invalid"
+    smtp_host: str = "localhost"
+    smtp_port: int = 587
+    smtp_starttls: bool = True
+    smtp_user: str = ""
+    smtp_password_file: Path | None = None
+    timeout_seconds: float = 10.0
+
+
+@dataclass
+class Config:
+    source: str = "<defaults>"
+    host: str = "127.0.0.1"
+    port: int = 8470
+    database_url: str = "sqlite:///var/townhall/townhall.db"
+    qr_private_key: Path = Path("var/townhall/qr-signing.key")
+    secret_key: Path = Path("var/townhall/secret.key")
+    enrolment_hours: int = 24
+    requests_per_minute: int = 120
+    burst: int = 30
+    max_events: int = 500
+    max_changes: int = 500
+    qr_await_days: int = 30
+    pin_length: int = 8
+    timezone: str = "Europe/Brussels"
+    # the pilot town hall's counter hours (minutes from midnight): Mon-Fri 09:00-12:00, Wed also 14:00-19:00,
+    # Sat 09:00-11:30; "outside opening hours" in the KPIs is counted against these unless configured
+    opening_hours: dict[str, list[tuple[int, int]]] = field(default_factory=lambda: {
+        **{day: [(540, 720)] for day in DAYS[:5]}, "wed": [(540, 720), (840, 1140)], "sat": [(540, 690)]})
+    mail: MailConfig = field(default_factory=MailConfig)
+    console: dict = field(default_factory=dict)  # the staff console's own section, passed through
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+# section -> key -> (attribute, type check, description of the expected value)
+def _int_range(low: int, high: int):
+    return (lambda v: isinstance(v, int) and not isinstance(v, bool) and low <= v <= high,
+            f"a whole number from {low} to {high}")
+
+
+_STR = (lambda v: isinstance(v, str) and v != "", "a non-empty string")
+_BOOL = (lambda v: isinstance(v, bool), "true or false")
+_POSITIVE = (lambda v: isinstance(v, int | float) and not isinstance(v, bool) and v > 0, "a positive number")
+
+SCHEMA: dict[str, dict[str, tuple[str, tuple]]] = {
+    "server": {"host": ("host", _STR), "port": ("port", _int_range(1, 65535))},
+    "database": {"url": ("database_url", _STR)},
+    "keys": {"qr_private_key": ("qr_private_key", _STR), "secret_key": ("secret_key", _STR)},
+    "sync": {"enrolment_hours": ("enrolment_hours", _int_range(1, 24 * 14)),
+             "requests_per_minute": ("requests_per_minute", _int_range(1, 100_000)),
+             "burst": ("burst", _int_range(1, 100_000)),
+             "max_events": ("max_events", _int_range(1, 500)),
+             "max_changes": ("max_changes", _int_range(1, 500))},
+    "reservations": {"pin_length": ("pin_length", _int_range(6, 12)),
+                     "qr_await_days": ("qr_await_days", _int_range(1, 365))},
+    "kpi": {"timezone": ("timezone", _STR), "opening_hours": ("opening_hours", (lambda v: isinstance(v, dict),
+                                                                                  "a table of day = [spans]"))},
+    "mail": {"mode": ("mail.mode", (lambda v: v in ("outbox", "smtp"), '"outbox" or "smtp"')),
+             "outbox_dir": ("mail.outbox_dir", _STR), "from": ("mail.sender", _STR),
+             "smtp_host": ("mail.smtp_host", _STR), "smtp_port": ("mail.smtp_port", _int_range(1, 65535)),
+             "smtp_starttls": ("mail.smtp_starttls", _BOOL), "smtp_user": ("mail.smtp_user", _STR),
+             "smtp_password_file": ("mail.smtp_password_file", _STR),
+             "timeout_seconds": ("mail.timeout_seconds", _POSITIVE)},
+}
+PATH_KEYS = {"qr_private_key", "secret_key", "mail.outbox_dir", "mail.smtp_password_file"}
+
+
+def parse_opening_hours(value: dict, where: str, problems: list[str]) -> dict[str, list[tuple[int, int]]]:
+    hours: dict[str, list[tuple[int, int]]] = {}
+    for day, spans in value.items():
+        if day not in DAYS:
+            problems.append(f"{where}.{day}: not a day; use one of {', '.join(DAYS)}")
+            continue
+        if not isinstance(spans, list):
+            problems.append(f'{where}.{day}: expected a list of "HH:MM-HH:MM" spans')
+            continue
+        for span in spans:
+            match = _SPAN.match(span) if isinstance(span, str) else None
+            if match is None:
+                problems.append(f'{where}.{day}: {span!r} is not a "HH:MM-HH:MM" span')
+                continue
+            start = int(match[1]) * 60 + int(match[2])
+            end = int(match[3]) * 60 + int(match[4])
+            if end <= start or end > 24 * 60:
+                problems.append(f"{where}.{day}: {span!r} ends before it starts")
+                continue
+            hours.setdefault(day, []).append((start, end))
+    return hours
+
+
+def load_config(path: str | Path | None, *, overrides: dict | None = None) -> Config:
+    """Read ``path`` (None: the defaults, paths relative to the working directory)."""
+    config = Config()
+    data: dict = {}
+    base = Path.cwd()
+    if path is not None:
+        path = Path(path)
+        config.source = str(path)
+        base = path.resolve().parent
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigError([f"{path}: cannot read: {exc.strerror}"]) from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError([f"{path}: not valid TOML: {exc}"]) from None
+    for section, values in (overrides or {}).items():
+        data.setdefault(section, {}).update(values)
+    problems: list[str] = []
+    for section, values in data.items():
+        if section == "console":
+            config.console = values if isinstance(values, dict) else {}
+            continue
+        if section not in SCHEMA:
+            problems.append(_unknown(config.source, section, list(SCHEMA) + ["console"]))
+            continue
+        if not isinstance(values, dict):
+            problems.append(f"{config.source}: {section}: expected a table")
+            continue
+        for key, value in values.items():
+            where = f"{config.source}: {section}.{key}"
+            if key not in SCHEMA[section]:
+                problems.append(_unknown(config.source, f"{section}.{key}",
+                                         [f"{section}.{k}" for k in SCHEMA[section]]))
+                continue
+            attribute, (check, expected) = SCHEMA[section][key]
+            if not check(value):
+                problems.append(f"{where}: expected {expected}, got {value!r}")
+                continue
+            if attribute == "opening_hours":
+                value = parse_opening_hours(value, where, problems)
+            elif attribute in PATH_KEYS:
+                value = base / value
+            target = config.mail if attribute.startswith("mail.") else config
+            setattr(target, attribute.removeprefix("mail."), value)
+    if config.database_url.startswith("sqlite:///") and not config.database_url.startswith("sqlite:////"):
+        relative = config.database_url.removeprefix("sqlite:///")
+        if relative and relative != ":memory:":
+            config.database_url = f"sqlite:///{base / relative}"
+    for attribute in ("qr_private_key", "secret_key"):
+        if not Path(getattr(config, attribute)).is_absolute():
+            setattr(config, attribute, base / getattr(config, attribute))
+    if not config.mail.outbox_dir.is_absolute():
+        config.mail.outbox_dir = base / config.mail.outbox_dir
+    try:
+        ZoneInfo(config.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        problems.append(f"{config.source}: kpi.timezone: unknown time zone {config.timezone!r}")
+    if config.mail.mode == "smtp" and "smtp_host" not in data.get("mail", {}):
+        problems.append(f"{config.source}: mail.smtp_host: required when mail.mode is \"smtp\"")
+    if problems:
+        raise ConfigError(problems)
+    return config
+
+
+def _unknown(source: str, name: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(name, known, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else f"; known: {', '.join(known)}"
+    return f"{source}: {name}: unknown key{hint}"

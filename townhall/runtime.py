@@ -1,0 +1,69 @@
+"""The composition root of the server: config → database → keys → mailer, in one object.
+
+``create_app`` builds one ``Townhall`` and keeps it as ``app.state.townhall``; the API and the console pass it
+to the functions of ``townhall.services``. No module-level singletons.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.orm import Session, sessionmaker
+
+from townhall.config import Config
+from townhall.keys import Sealer, load_or_create_qr_key, load_or_create_secret, public_key_b64
+from townhall.models import Base
+from townhall.notify import Mailer
+from townhall.ratelimit import RateLimiter
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection, _record):  # noqa: ANN001 - DB-API connection
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=FULL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()
+
+        return engine
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")  # psycopg 3, not psycopg2
+    return create_engine(url, pool_pre_ping=True)
+
+
+class Townhall:
+    def __init__(self, config: Config, *, clock: Callable[[], float] = time.time,
+                 mailer: Mailer | None = None) -> None:
+        if config.database_url.startswith("sqlite:///"):
+            from pathlib import Path
+            Path(config.database_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        self.config = config
+        self.clock = clock
+        self.engine = make_engine(config.database_url)
+        Base.metadata.create_all(self.engine)
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self.qr_key = load_or_create_qr_key(config.qr_private_key)
+        self.qr_public_key = public_key_b64(self.qr_key)
+        self.sealer = Sealer(load_or_create_secret(config.secret_key))
+        self.mailer = mailer or Mailer(config.mail)
+        self.limiter = RateLimiter(config.requests_per_minute / 60.0, config.burst, clock=clock)
+
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(self.clock(), UTC)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """One unit of work: committed on success, rolled back on any exception."""
+        with self.sessions() as session, session.begin():
+            yield session
+
+    def close(self) -> None:
+        self.engine.dispose()

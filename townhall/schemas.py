@@ -1,0 +1,154 @@
+"""Pydantic models of every request and response of the kiosk API v1 (docs/api.md), so the OpenAPI document
+says exactly what goes over the wire. Change objects follow docs/changes.md.
+
+Requests ignore fields they do not know (a newer kiosk talking to an older server); responses never carry
+fields that are not declared here.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+
+KioskId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
+EventId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")]
+EventType = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+){0,4}$", max_length=64)]
+ReservationId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
+Hex = Annotated[str, StringConstraints(pattern=r"^[0-9A-F]{4,20}$")]
+Digits = Annotated[str, StringConstraints(pattern=r"^[0-9]{4,12}$")]
+Cursor = Annotated[str, StringConstraints(pattern=r"^[0-9]{1,18}$")]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Lenient(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class ErrorResponse(Strict):
+    error: str = Field(description="machine-readable code, e.g. unauthorized, enrolment_refused, rate_limited")
+    detail: str = Field(description="a sentence for the person reading the log")
+
+
+# ---- enrolment -----------------------------------------------------------------------------------------
+
+class EnrolRequest(Lenient):
+    kiosk_id: KioskId
+    code: Annotated[str, StringConstraints(min_length=1, max_length=32)] = Field(
+        description="the one-time enrolment code, e.g. 7K4M-Q2XW-9HTR (case and dashes do not matter)")
+
+
+class EnrolResponse(Strict):
+    kiosk_id: KioskId
+    token: str = Field(min_length=43, description="the kiosk's bearer token; shown once, stored hashed")
+    qr_public_key: str = Field(description="base64 of the raw Ed25519 public key that verifies QR tokens")
+    api_version: Literal[1] = 1
+
+
+# ---- events --------------------------------------------------------------------------------------------
+
+class EventIn(Lenient):
+    id: EventId = Field(description="unique per kiosk; the server holds each id once")
+    type: EventType = Field(description="e.g. pickup.collected, reservation.loaded, alarm.door_forced")
+    payload: dict[str, Any] = Field(default_factory=dict)
+    created_at: AwareDatetime | None = Field(default=None, description="when the kiosk committed the event")
+
+
+class EventsRequest(Lenient):
+    events: list[EventIn] = Field(max_length=500)
+
+
+class EventsResponse(Strict):
+    acked: list[EventId] = Field(description="every id of the request the server now holds (new or held before)")
+
+
+# ---- changes (docs/changes.md) -------------------------------------------------------------------------
+
+class ReservationChange(Strict):
+    type: Literal["reservation"]
+    id: ReservationId
+    product: str
+    status: Literal["awaiting_stock", "ready"]
+    locker: int | None = Field(default=None, ge=1)
+    pin: Annotated[str, StringConstraints(pattern=r"^[0-9]{4,12}$")] | None = Field(
+        default=None, description="present until the kiosk has confirmed the change (its cursor passed it)")
+    expires_at: AwareDatetime | None = None
+    tags: list[Hex] | None = None
+
+
+class ReservationCancelChange(Strict):
+    type: Literal["reservation.cancel"]
+    id: ReservationId
+
+
+class BadgeChange(Strict):
+    type: Literal["badge"]
+    uid: Hex
+    role: Literal["staff", "technician"]
+    name: str
+    pin: Digits | None = None
+
+
+class BadgeRevokeChange(Strict):
+    type: Literal["badge.revoke"]
+    uid: Hex
+
+
+class ProductChange(Strict):
+    type: Literal["product"]
+    code: str
+    identification: Literal["code", "strong"]
+    returnable: bool
+    rfid_tagged: bool
+    locker_size: Literal["S", "M", "L"]
+    pickup_days: int = Field(ge=1, le=365)
+    requestable: bool
+    names: dict[Literal["nl", "fr", "en"], str]
+
+
+AnyChange = Annotated[ReservationChange | ReservationCancelChange | BadgeChange | BadgeRevokeChange | ProductChange,
+                      Field(discriminator="type")]
+
+
+class ChangesResponse(Strict):
+    changes: list[AnyChange]
+    cursor: Cursor = Field(description="send it back as ?after= to get the changes after these")
+    more: bool = Field(description="true: more changes wait, ask again at once")
+
+
+class SnapshotResponse(Strict):
+    cursor: Cursor = Field(description="the feed position this snapshot reflects; continue the feed after it")
+    changes: list[AnyChange]
+
+
+# ---- heartbeat -----------------------------------------------------------------------------------------
+
+class LockerStatus(Lenient):
+    locker: int = Field(ge=1, le=999)
+    contents: Annotated[str, StringConstraints(max_length=40)] = "empty"
+    flags: list[Annotated[str, StringConstraints(max_length=40)]] = Field(default_factory=list, max_length=20)
+
+
+class HeartbeatAlarm(Lenient):
+    kind: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    locker: int | None = None
+    device: Annotated[str, StringConstraints(max_length=64)] | None = None
+    raised_at: AwareDatetime | None = None
+
+
+class HeartbeatRequest(Lenient):
+    at: AwareDatetime
+    doors: dict[Annotated[str, StringConstraints(pattern=r"^[0-9]{1,3}$")],
+                Literal["open", "closed", "unknown"]] = Field(default_factory=dict)
+    lockers: list[LockerStatus] = Field(default_factory=list, max_length=999)
+    alarms: list[HeartbeatAlarm] = Field(default_factory=list, max_length=500)
+    outbox_depth: int = Field(default=0, ge=0)
+    versions: dict[Annotated[str, StringConstraints(max_length=40)],
+                   Annotated[str, StringConstraints(max_length=40)] | int] = Field(default_factory=dict)
+
+
+class HeartbeatResponse(Strict):
+    server_time: AwareDatetime
