@@ -263,3 +263,33 @@ def test_opening_hours_per_kiosk_from_the_console_section(th):
     th.config.console = {"opening_hours": {"aalter-1": {"sun": ["10:00-12:00"]}}}
     assert queries.opening_hours_for(th, "aalter-1") == {"sun": [(600, 720)]}
     assert queries.opening_hours_for(th, "other") == queries.PILOT_OPENING_HOURS
+
+
+# ---- badges --------------------------------------------------------------------------------------------
+
+
+def test_badges_enrolled_with_a_generated_pin_shown_once_and_revoked(staff, th):
+    path = "/console/kiosks/aalter-1/badges"
+    assert staff.get(path).status_code == 200
+    refused = staff.post(path, data={"csrf": csrf(staff, path), "uid": "not-hex", "name": "Tess",
+                                     "role": "technician"})
+    assert refused.status_code == 400 and "hexadecimal" in refused.text
+    assert services.list_badges(th, "aalter-1") == []
+    assert staff.post(path, data={"uid": "7E7E7E7E7E", "name": "Tess", "role": "technician"}).status_code == 403
+    page = staff.post(path, data={"csrf": csrf(staff, path), "uid": "7e7e7e7e7e", "name": "Tess Vermeulen",
+                                  "role": "technician"})
+    assert page.status_code == 200
+    pin = re.search(r'aria-label="Badge PIN">(\d+)<', page.text)[1]
+    assert len(pin) == 6 and not services._weak_pin(pin)
+    badge, = services.list_badges(th, "aalter-1")
+    assert (badge.uid, badge.role, badge.name, badge.active) == ("7E7E7E7E7E", "technician", "Tess Vermeulen", True)
+    listing = staff.get(path).text
+    assert 'aria-label="Badge PIN"' not in listing and "<td>…7E7E</td>" in listing  # the PIN is shown once
+    # the kiosk receives the badge with its PIN through the feed, and accepts it
+    changes, _cursor, _more = exchange.changes_page(th, "aalter-1", after=None, limit=100)
+    enrolled = [c for c in changes if c["type"] == "badge"]
+    assert enrolled == [{"type": "badge", "uid": "7E7E7E7E7E", "role": "technician", "name": "Tess Vermeulen",
+                         "pin": pin}]
+    revoked = staff.post(path + "/revoke", data={"csrf": csrf(staff, path), "uid": "7E7E7E7E7E"})
+    assert revoked.status_code == 303
+    assert not services.list_badges(th, "aalter-1")[0].active

@@ -508,6 +508,14 @@ def _weak_pin(pin: str) -> bool:
     return len(set(pin)) == 1 or steps in ({1}, {-1}, {1, -9}, {-1, 9})
 
 
+def new_badge_pin(length: int = 6) -> str:
+    """A random badge PIN that passes the kiosk's rules (not one digit repeated, not a run)."""
+    while True:
+        pin = "".join(secrets.choice("0123456789") for _ in range(length))
+        if not _weak_pin(pin):
+            return pin
+
+
 def save_badge(th: Townhall, kiosk_id: str, uid: str, role: str, name: str, pin: str | None = None) -> BadgeView:
     """Enrol (or change) a staff or technician badge at a kiosk. The PIN only travels, sealed, in the feed."""
     if not BADGE_UID.match(uid or ""):

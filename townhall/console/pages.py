@@ -114,6 +114,41 @@ def add_routes(router: APIRouter, console: Console) -> None:
                               open_reservations=services.list_reservations(th, kiosk_id=kiosk_id, open_only=True,
                                                                            limit=50))
 
+    # ---- badges ----------------------------------------------------------------------------------------
+
+    def badges_page(request: Request, session, kiosk_id: str, *, status: int = 200, error: str = "",
+                    error_field: str = "", values: dict | None = None, created=None, created_pin: str = ""):
+        if services.get_kiosk(th, kiosk_id) is None:
+            raise Refused(404, "No such kiosk", f"There is no kiosk {kiosk_id!r}.")
+        return console.render(request, "badges.html", session=session, status=status, title=f"Badges at {kiosk_id}",
+                              nav="dashboard", kiosk_id=kiosk_id, badges=services.list_badges(th, kiosk_id),
+                              error=error, error_field=error_field, values=values or {}, created=created,
+                              created_pin=created_pin)
+
+    @router.get("/kiosks/{kiosk_id}/badges")
+    def badges(request: Request, kiosk_id: str, session: Staff) -> Response:
+        return badges_page(request, session, kiosk_id)
+
+    @router.post("/kiosks/{kiosk_id}/badges")
+    def enrol_badge(request: Request, kiosk_id: str, posted: Post) -> Response:
+        values = {"uid": posted.get("uid").strip(), "name": posted.get("name").strip(), "role": posted.get("role")}
+        pin = services.new_badge_pin()  # chosen by the server, shown once: nobody picks "1234"
+        try:
+            created = services.save_badge(th, kiosk_id, values["uid"], values["role"], values["name"], pin)
+        except services.ServiceError as exc:
+            field = {"invalid_uid": "uid", "tag_lent": "uid", "invalid_name": "name"}.get(exc.code, "")
+            return badges_page(request, posted.session, kiosk_id, status=400, error=exc.detail, error_field=field,
+                               values=values)
+        return badges_page(request, posted.session, kiosk_id, created=created, created_pin=pin)
+
+    @router.post("/kiosks/{kiosk_id}/badges/revoke")
+    def revoke(request: Request, kiosk_id: str, posted: Post) -> Response:
+        try:
+            services.revoke_badge(th, kiosk_id, posted.get("uid"))
+        except services.ServiceError as exc:
+            return badges_page(request, posted.session, kiosk_id, status=400, error=exc.detail)
+        return console.redirect(f"{PREFIX}/kiosks/{kiosk_id}/badges")
+
     # ---- event log and KPIs ----------------------------------------------------------------------------
 
     @router.get("/events")
