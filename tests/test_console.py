@@ -293,3 +293,20 @@ def test_badges_enrolled_with_a_generated_pin_shown_once_and_revoked(staff, th):
     revoked = staff.post(path + "/revoke", data={"csrf": csrf(staff, path), "uid": "7E7E7E7E7E"})
     assert revoked.status_code == 303
     assert not services.list_badges(th, "aalter-1")[0].active
+
+
+def test_catalogue_lists_the_pilot_products_and_a_change_reaches_the_kiosks(staff, th):
+    page = staff.get("/console/catalogue")
+    assert page.status_code == 200 and "room-key" in page.text and "passport" in page.text
+    form = {"csrf": hidden(page.text, "csrf"), "code": "bike-key", "name_nl": "Fietssleutel",
+            "name_fr": "Clé de vélo", "name_en": "Bike key", "identification": "code", "locker_size": "S",
+            "pickup_days": "0", "returnable": "1", "rfid_tagged": "1"}
+    refused = staff.post("/console/catalogue", data=form)
+    assert refused.status_code == 400 and "pickup_days" in refused.text
+    assert "bike-key" not in [p.code for p in services.list_products(th)]
+    saved = staff.post("/console/catalogue", data={**form, "pickup_days": "10"})
+    assert saved.status_code == 200 and "bike-key saved" in saved.text
+    product = next(p for p in services.list_products(th) if p.code == "bike-key")
+    assert (product.pickup_days, product.returnable, product.rfid_tagged) == (10, True, True)
+    changes, _cursor, _more = exchange.changes_page(th, "aalter-1", after=None, limit=500)
+    assert any(c.get("type") == "product" and c.get("code") == "bike-key" for c in changes)

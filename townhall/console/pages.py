@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
+from kioskd.catalogue import CatalogueError, product_from_mapping
 from townhall import services
 from townhall.console import queries
 from townhall.console.auth import LOGIN_COOKIE, FormError, read_form
@@ -16,6 +17,7 @@ from townhall.console.web import HERE, PREFIX, Console, Posted, Refused, safe_ne
 from townhall.monitor import event_log, kiosk_grid
 
 EVENTS_PER_PAGE = 50
+PRODUCT_CODE = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
 MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 
 
@@ -148,6 +150,40 @@ def add_routes(router: APIRouter, console: Console) -> None:
         except services.ServiceError as exc:
             return badges_page(request, posted.session, kiosk_id, status=400, error=exc.detail)
         return console.redirect(f"{PREFIX}/kiosks/{kiosk_id}/badges")
+
+    # ---- catalogue -------------------------------------------------------------------------------------
+
+    def catalogue_page(request: Request, session, *, status: int = 200, error: str = "", values: dict | None = None,
+                       saved: str = ""):
+        return console.render(request, "catalogue.html", session=session, status=status, title="Catalogue",
+                              nav="catalogue", products=services.list_products(th), error=error,
+                              values=values or {}, saved=saved)
+
+    @router.get("/catalogue")
+    def catalogue(request: Request, session: Staff) -> Response:
+        return catalogue_page(request, session)
+
+    @router.post("/catalogue")
+    def save_product(request: Request, posted: Post) -> Response:
+        values = {key: posted.get(key).strip() for key in ("code", "name_nl", "name_fr", "name_en", "identification",
+                                                            "locker_size", "pickup_days", "returnable",
+                                                            "rfid_tagged")}
+        code = values["code"]
+        data = {"identification": values["identification"], "locker_size": values["locker_size"],
+                "pickup_days": int(values["pickup_days"]) if values["pickup_days"].isdecimal() else None,
+                "returnable": bool(values["returnable"]), "rfid_tagged": bool(values["rfid_tagged"]),
+                "names": {lang: values[f"name_{lang}"] for lang in ("nl", "fr", "en")}}
+        problem = "" if PRODUCT_CODE.match(code) else "A code is 1–40 lower-case letters, digits and dashes."
+        if not problem and data["rfid_tagged"] and not data["returnable"]:
+            problem = "Only a returnable product can carry RFID tags."
+        try:
+            product = product_from_mapping(code, data) if not problem else None
+        except CatalogueError as exc:
+            problem = str(exc)
+        if problem or product is None:
+            return catalogue_page(request, posted.session, status=400, error=problem, values=values)
+        services.save_product(th, product)
+        return catalogue_page(request, posted.session, saved=code)
 
     # ---- event log and KPIs ----------------------------------------------------------------------------
 
