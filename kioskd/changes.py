@@ -120,6 +120,9 @@ def _check_fields(change: dict, allowed: set[str]) -> None:
         raise _Invalid(f"{unknown[0]}: unknown field")
 
 
+MAX_LOCKER = 9999  # locker numbers are small; anything larger is garbage, refused before it reaches SQLite
+
+
 def _reservation_id(change: dict) -> str:
     rid = change.get("id")
     if not isinstance(rid, str) or not ID_PATTERN.match(rid):
@@ -138,8 +141,14 @@ def _apply_reservation(store: Store, change: dict, *, key: bytes, pin_length: in
     if status not in INCOMING_STATUSES:
         raise _Invalid(f"status: expected one of {', '.join(INCOMING_STATUSES)}")
     locker = change.get("locker")
+    existing = store.conn.execute("SELECT status, locker FROM reservations WHERE id = ?", (rid,)).fetchone()
+    if status == "awaiting_stock" and existing and existing[0] == "ready":
+        # staff loaded it here before the town hall heard of it: the kiosk's word on where it is stands; the
+        # update may still change its expiry (an extension) or its code
+        status, locker = "ready", existing[1]
+        change = {**change, "status": "ready", "locker": locker}
     if status == "ready":
-        if not isinstance(locker, int) or isinstance(locker, bool):
+        if not isinstance(locker, int) or isinstance(locker, bool) or not 1 <= locker <= MAX_LOCKER:
             raise _Invalid("locker: a ready reservation needs the number of the locker it is in")
         row = store.conn.execute("SELECT size FROM lockers WHERE number = ?", (locker,)).fetchone()
         if row is None:
@@ -165,7 +174,9 @@ def _apply_reservation(store: Store, change: dict, *, key: bytes, pin_length: in
     else:
         try:
             expires_at = parse_iso(expires_text) if isinstance(expires_text, str) else None
-        except ValueError:
+            if expires_at is not None:
+                iso(expires_at)  # a time so far out (or back) it cannot be written is refused here
+        except (ValueError, OverflowError, OSError):
             expires_at = None
         if expires_at is None:
             raise _Invalid("expires_at: expected an ISO 8601 time with offset, e.g. 2026-12-05T00:00:00+00:00")

@@ -499,3 +499,28 @@ def test_a_batch_of_badges_and_loans_is_all_or_nothing(store):
                                   " 9876); choose another"]
     for table in ("badges", "reservations", "reservation_tags", "credentials", "audit"):
         assert rows(store, f"SELECT COUNT(*) FROM {table}") == [(0,)], table
+
+
+@pytest.mark.parametrize("bad", [
+    {"locker": 10**30}, {"locker": 0}, {"locker": -3},
+    {"expires_at": "9999-12-31T23:59:59-10:00"}, {"expires_at": "0001-01-01T00:00:00+01:00"},
+])
+def test_out_of_range_numbers_and_times_are_refused_not_crashed(store, bad):
+    with pytest.raises(ChangeError) as refused:
+        load(store, [res(**bad)])
+    assert any(next(iter(bad)) in problem for problem in refused.value.problems)
+    assert rows(store, "SELECT COUNT(*) FROM reservations") == [(0,)]
+
+
+def test_an_update_never_moves_a_loaded_item_back_to_awaiting_stock(store):
+    """Staff loaded it here before the town hall heard of it; then the town hall extends the reservation it
+    still thinks awaits stock: the kiosk keeps it ready in its locker and takes the new expiry."""
+    from kioskd import inventory
+
+    load(store, [{"type": "reservation", "id": "R-9", "product": "vouchers", "status": "awaiting_stock",
+                  "pin": "73105528"}])
+    inventory.record_loaded(store, "R-9", 2, "staff-badge-hash", NOW)
+    load(store, [{"type": "reservation", "id": "R-9", "product": "vouchers", "status": "awaiting_stock",
+                  "expires_at": "2027-01-31T00:00:00+00:00"}])
+    assert rows(store, "SELECT status, locker, expires_at FROM reservations WHERE id = 'R-9'") == [
+        ("ready", 2, "2027-01-31T00:00:00.000+00:00")]

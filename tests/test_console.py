@@ -310,3 +310,8 @@ def test_catalogue_lists_the_pilot_products_and_a_change_reaches_the_kiosks(staf
     assert (product.pickup_days, product.returnable, product.rfid_tagged) == (10, True, True)
     changes, _cursor, _more = exchange.changes_page(th, "aalter-1", after=None, limit=500)
     assert any(c.get("type") == "product" and c.get("code") == "bike-key" for c in changes)
+
+
+def test_event_log_paging_with_a_hand_made_cursor_is_not_a_500(staff):
+    for before in ("100000000000000000000", "-5", "0"):
+        assert staff.get(f"/console/events?before={before}").status_code == 200

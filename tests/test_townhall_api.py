@@ -274,3 +274,30 @@ def test_errors_are_json(server):
     openapi = httpx.get(f"{url}/api/v1/openapi.json").json()
     assert set(openapi["paths"]) == {f"/api/v1/{p}" for p in ("enrol", "events", "changes", "snapshot",
                                                                 "heartbeat")}
+
+
+def test_a_chunked_body_over_the_limit_is_413_before_it_is_parsed(server):
+    _th, url = server
+
+    def chunks():
+        for _ in range(6):
+            yield b"x" * (1024 * 1024)
+
+    answer = httpx.post(f"{url}/api/v1/enrol", content=chunks(), headers={"content-type": "application/json"})
+    assert answer.status_code == 413 and answer.json()["error"] == "too_large"
+
+
+@pytest.mark.parametrize("event", [
+    {"created_at": "9999-12-31T23:59:59-01:00"}, {"created_at": "0001-01-01T00:00:00+01:00"},
+    {"type": "alarm.door_forced", "payload": {"locker": 10**30, "at": "2026-11-30T21:00:00+00:00"}},
+    {"type": "alarm.door_forced", "payload": {"locker": 2, "at": "9999-12-31T23:59:59-05:00"}},
+    {"type": "reservation.loaded", "payload": {"reservation": "R-1", "locker": 10**30,
+                                               "loaded_at": "9999-12-31T23:59:59-05:00"}},
+])
+def test_out_of_range_times_and_numbers_never_give_a_500(server, event):
+    th, url = server
+    services.create_kiosk(th, "aalter-1")
+    client = enrol(th, url, "aalter-1")
+    body = {**_event("alarm.door_forced", {"locker": 2}), **event}
+    answer = client.post("/api/v1/events", json={"events": [body]})
+    assert answer.status_code in (200, 422), answer.text

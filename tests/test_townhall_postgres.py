@@ -75,3 +75,49 @@ def test_the_api_on_postgresql(tmp_path, postgres_url):
         assert [a.kind for a in services.active_alarms(th, "pg-1")] == ["door_forced"]
         assert services.cancel_reservation(th, services.create_reservation(
             th, kiosk_id="pg-1", product="vouchers", citizen=Citizen("B")).reservation.id).status == "cancelled"
+
+
+def test_feed_rows_in_flight_are_never_skipped_on_postgresql(tmp_path, postgres_url):
+    """Two staff transactions append to one kiosk's feed; the first is still open while the second wants to
+    commit. The feed lock makes the second wait, so a kiosk pulling meanwhile cannot move its cursor past
+    the first one's row and lose it."""
+    import threading
+    import time
+
+    from townhall_helpers import make_config
+
+    from townhall import exchange
+    from townhall.runtime import Townhall
+
+    th = Townhall(make_config(tmp_path, database_url=postgres_url), clock=Clock())
+    try:
+        services.seed_products(th)
+        services.create_kiosk(th, "pg-2")
+        _page, cursor, _more = exchange.changes_page(th, "pg-2", None, 500)
+        first = th.sessions()
+        first.begin()
+        services._append(first, th, "pg-2", "R-A", {"type": "reservation.cancel", "id": "R-A"})
+        first.flush()  # R-A has its sequence number, not yet committed
+
+        def second():
+            with th.transaction() as session:
+                services._append(session, th, "pg-2", "R-B", {"type": "reservation.cancel", "id": "R-B"})
+
+        writer = threading.Thread(target=second)
+        writer.start()
+        time.sleep(0.3)
+        assert writer.is_alive()  # waiting for the feed lock
+        page, after, _more = exchange.changes_page(th, "pg-2", cursor, 500)
+        assert page == [] and after == cursor  # nothing committed yet: the cursor stays
+        first.commit()
+        first.close()
+        writer.join(5)
+        seen = []
+        while True:
+            page, after, more = exchange.changes_page(th, "pg-2", after, 500)
+            seen += [c["id"] for c in page]
+            if not more:
+                break
+        assert seen == ["R-A", "R-B"]
+    finally:
+        th.close()

@@ -45,6 +45,41 @@ class ApiError(Exception):
         self.status, self.error, self.detail, self.headers = status, error, detail, headers or {}
 
 
+class BodyLimit:
+    """Refuse a request body over ``limit`` bytes with 413 before any of it is parsed, however it is sent
+    (a ``Content-Length`` or chunked): the body is counted as it arrives, never trusted from a header."""
+
+    def __init__(self, app, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope.get("headers") or ()).get(b"content-length")
+        too_large = length is not None and (not length.isdigit() or int(length) > self.limit)
+        chunks: list[dict] = []
+        received = 0
+        while not too_large:
+            message = await receive()
+            chunks.append(message)
+            if message["type"] != "http.request":
+                break
+            received += len(message.get("body", b""))
+            too_large = received > self.limit
+            if not message.get("more_body", False):
+                break
+        if too_large:
+            await _error(413, "too_large", f"request bodies are limited to {self.limit} bytes")(scope, receive, send)
+            return
+
+        async def replay():
+            return chunks.pop(0) if chunks else await receive()
+
+        await self.app(scope, replay, send)
+
+
 def _error(status: int, error: str, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse({"error": error, "detail": detail}, status_code=status, headers=headers)
 
@@ -81,12 +116,7 @@ def install_api(app: FastAPI, th: Townhall) -> None:
         log.exception("unhandled error: %s", type(exc).__name__)
         return _error(500, "internal", "the server failed; the request may be retried")
 
-    @app.middleware("http")
-    async def _body_limit(request: Request, call_next):
-        length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
-            return _error(413, "too_large", f"request bodies are limited to {MAX_BODY_BYTES} bytes")
-        return await call_next(request)
+    app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
 
     def kiosk(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> str:
         """The bearer token names the kiosk; then its rate bucket is charged."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from townhall.models import Alarm, Badge, Change, Event, Kiosk, Product, Reservation
 from townhall.runtime import Townhall
-from townhall.services import forget_pin, product_change, reservation_change
+from townhall.services import forget_pin, lock_feed, product_change, reservation_change
 
 log = logging.getLogger(__name__)
 
@@ -74,10 +74,10 @@ def _when(payload: dict, key: str, default: datetime) -> datetime:
     if isinstance(value, str):
         try:
             parsed = datetime.fromisoformat(value)
-        except ValueError:
+            if parsed.tzinfo is not None and 2000 <= parsed.astimezone(UTC).year <= 2999:
+                return parsed
+        except (ValueError, OverflowError):
             return default
-        if parsed.tzinfo is not None:
-            return parsed
     return default
 
 
@@ -98,7 +98,8 @@ def _forward(reservation: Reservation, status: str) -> None:
 
 def _locker(payload: dict) -> int | None:
     locker = payload.get("locker")
-    return locker if isinstance(locker, int) and not isinstance(locker, bool) else None
+    ok = isinstance(locker, int) and not isinstance(locker, bool) and 1 <= locker <= 9999
+    return locker if ok else None
 
 
 def _apply_loaded(session: Session, th: Townhall, kiosk_id: str, payload: dict, at: datetime) -> str | None:
@@ -242,6 +243,7 @@ def snapshot(th: Townhall, kiosk_id: str) -> tuple[int, list[dict]]:
     """Everything the kiosk should hold now, as changes: the catalogue, active badges (without PINs: the kiosk
     keeps the ones it has) and every reservation the town hall still controls (with its PIN)."""
     with th.sessions() as session, session.begin():
+        lock_feed(session, kiosk_id)  # no feed row of this kiosk is in flight: the cursor covers all it reads
         cursor = session.scalar(select(func.max(Change.seq)).where(Change.kiosk_id == kiosk_id)) or 0
         changes = [product_change(p) for p in session.scalars(select(Product).order_by(Product.code))]
         changes += [{"type": "badge", "uid": b.uid, "role": b.role, "name": b.name} for b in session.scalars(

@@ -7,9 +7,25 @@ fields that are not declared here.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+
+
+def _sane_time(value: datetime) -> datetime:
+    """A time the server can store and compare: converted to UTC, between the years 2000 and 2999 (a
+    year-9999 date with a negative offset would overflow in the conversion and give a 500)."""
+    try:
+        utc = value.astimezone(UTC)
+    except (OverflowError, ValueError):
+        raise ValueError("time out of range") from None
+    if not 2000 <= utc.year <= 2999:
+        raise ValueError("time out of range (years 2000-2999)")
+    return utc
+
+
+Time = Annotated[AwareDatetime, AfterValidator(_sane_time)]
 
 KioskId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
 EventId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")]
@@ -54,7 +70,7 @@ class EventIn(Lenient):
     id: EventId = Field(description="unique per kiosk; the server holds each id once")
     type: EventType = Field(description="e.g. pickup.collected, reservation.loaded, alarm.door_forced")
     payload: dict[str, Any] = Field(default_factory=dict)
-    created_at: AwareDatetime | None = Field(default=None, description="when the kiosk committed the event")
+    created_at: Time | None = Field(default=None, description="when the kiosk committed the event")
 
 
 class EventsRequest(Lenient):
@@ -75,7 +91,7 @@ class ReservationChange(Strict):
     locker: int | None = Field(default=None, ge=1)
     pin: Annotated[str, StringConstraints(pattern=r"^[0-9]{4,12}$")] | None = Field(
         default=None, description="present until the kiosk has confirmed the change (its cursor passed it)")
-    expires_at: AwareDatetime | None = None
+    expires_at: Time | None = None
     tags: list[Hex] | None = None
 
 
@@ -136,11 +152,11 @@ class HeartbeatAlarm(Lenient):
     kind: Annotated[str, StringConstraints(min_length=1, max_length=64)]
     locker: int | None = None
     device: Annotated[str, StringConstraints(max_length=64)] | None = None
-    raised_at: AwareDatetime | None = None
+    raised_at: Time | None = None
 
 
 class HeartbeatRequest(Lenient):
-    at: AwareDatetime
+    at: Time
     doors: dict[Annotated[str, StringConstraints(pattern=r"^[0-9]{1,3}$")],
                 Literal["open", "closed", "unknown"]] = Field(default_factory=dict)
     lockers: list[LockerStatus] = Field(default_factory=list, max_length=999)

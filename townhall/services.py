@@ -203,7 +203,7 @@ def _save_product(session: Session, th: Townhall, product: CatalogueProduct) -> 
     row.names, row.updated_at = dict(product.names), th.now()
     session.add(row)
     session.flush()
-    for kiosk_id in session.scalars(select(Kiosk.id)):
+    for kiosk_id in session.scalars(select(Kiosk.id).order_by(Kiosk.id)):  # one lock order: no deadlock
         _append(session, th, kiosk_id, product.code, product_change(row))
 
 
@@ -218,7 +218,18 @@ def seed_products(th: Townhall) -> None:
 
 # ---- the change feed -----------------------------------------------------------------------------------
 
+def lock_feed(session: Session, kiosk_id: str) -> None:
+    """Hold the kiosk's row until commit: its feed rows then commit in the order of their sequence numbers.
+
+    On PostgreSQL a sequence number is taken at insert, not at commit, so without this a kiosk could read
+    seq 7 (committed) while seq 6 is still in flight, move its cursor to 7 and never see 6. (SQLite serialises
+    writers anyway; FOR UPDATE is left out there.)
+    """
+    session.execute(select(Kiosk.id).where(Kiosk.id == kiosk_id).with_for_update())
+
+
 def _append(session: Session, th: Townhall, kiosk_id: str, ref: str, change: dict, pin: str | None = None) -> None:
+    lock_feed(session, kiosk_id)
     secret = th.sealer.seal(pin, f"change:{kiosk_id}:{ref}") if pin else None
     session.add(Change(kiosk_id=kiosk_id, ref=ref, change=change, secret=secret, created_at=th.now()))
 

@@ -190,6 +190,8 @@ def add_routes(router: APIRouter, console: Console) -> None:
     @router.get("/events")
     def events(request: Request, session: Staff, kiosk: str = "", type: str = "",
                before: int | None = None) -> Response:
+        if before is not None and not 0 < before < 2 ** 62:  # a hand-made URL: start from the newest
+            before = None
         rows = event_log(th, kiosk_id=kiosk or None, type_prefix=type.strip() or None, limit=EVENTS_PER_PAGE + 1,
                          before=before)
         more = len(rows) > EVENTS_PER_PAGE
