@@ -315,3 +315,19 @@ def test_catalogue_lists_the_pilot_products_and_a_change_reaches_the_kiosks(staf
 def test_event_log_paging_with_a_hand_made_cursor_is_not_a_500(staff):
     for before in ("100000000000000000000", "-5", "0"):
         assert staff.get(f"/console/events?before={before}").status_code == 200
+
+
+def test_a_change_the_kiosk_refused_shows_on_the_reservation_and_can_be_sent_again(staff, th):
+    made = services.create_reservation(th, kiosk_id="aalter-1", product="vouchers", citizen=services.Citizen("An"))
+    rid = made.reservation.id
+    exchange.receive_events(th, "aalter-1", [exchange.IncomingEvent(id="e-refused-1", type="changes.refused", payload={
+        "after": "3", "cursor": "4", "problems": ["change 0: locker: 4 is not a locker of this kiosk"],
+        "changes": [{"type": "reservation", "id": rid}], "at": "2026-11-30T21:00:00+00:00"},
+        created_at=datetime(2026, 11, 30, 21, tzinfo=BRUSSELS))])
+    page = staff.get(f"/console/reservations/{rid}")
+    assert "changes.refused" in page.text
+    _changes, before, _more = exchange.changes_page(th, "aalter-1", after=None, limit=500)
+    sent = staff.post(f"/console/reservations/{rid}/send-again", data={"csrf": hidden(page.text, "csrf")})
+    assert sent.status_code == 303
+    again, _cursor, _more = exchange.changes_page(th, "aalter-1", after=before, limit=500)
+    assert [(c["type"], c["id"], c.get("pin")) for c in again] == [("reservation", rid, made.pin)]

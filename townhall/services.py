@@ -424,6 +424,18 @@ def resend_notification(th: Townhall, reservation_id: str) -> str | None:
     return where
 
 
+def send_to_kiosk_again(th: Townhall, reservation_id: str) -> None:
+    """Append the reservation to its kiosk's feed once more, with its PIN (e.g. after the kiosk refused it:
+    a ``changes.refused`` event on its page), once the cause is fixed."""
+    with th.transaction() as session:
+        reservation = _open_reservation(session, reservation_id)
+        if reservation.status not in ("awaiting_stock", "ready"):
+            raise ServiceError("not_open", "only a reservation awaiting stock or ready can be sent again")
+        pin = th.sealer.open(reservation.pin_sealed, f"reservation:{reservation.id}") \
+            if reservation.pin_sealed else None
+        _append(session, th, reservation.kiosk_id, reservation.id, reservation_change(reservation), pin)
+
+
 def _open_reservation(session: Session, reservation_id: str) -> Reservation:
     reservation = session.get(Reservation, reservation_id)
     if reservation is None:

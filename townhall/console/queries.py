@@ -108,8 +108,12 @@ def _mentions(payload: dict, reservation_id: str) -> bool:
     if payload.get("reservation") == reservation_id:
         return True
     items = payload.get("items")
-    return isinstance(items, list) and any(isinstance(item, dict) and item.get("reservation") == reservation_id
-                                           for item in items)
+    if isinstance(items, list) and any(isinstance(item, dict) and item.get("reservation") == reservation_id
+                                       for item in items):
+        return True
+    refused = payload.get("changes")  # changes.refused: the kiosk could not apply a change about it
+    return isinstance(refused, list) and any(isinstance(change, dict) and change.get("id") == reservation_id
+                                             for change in refused)
 
 
 def _change_label(change: dict) -> str:

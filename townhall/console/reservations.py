@@ -106,7 +106,8 @@ def add_routes(router: APIRouter, console: Console) -> None:
             raise Refused(404, "No such reservation", f"There is no reservation {reservation_id!r}.")
         messages = {"cancelled": "The reservation is cancelled. Its codes stop working when the kiosk syncs.",
                     "extended": "The new expiry is sent to the kiosk; the citizen gets a new QR code by e-mail.",
-                    "resent": "The citizen's code and QR code were e-mailed again."}
+                    "resent": "The citizen's code and QR code were e-mailed again.",
+                    "sent": "The reservation is sent to the kiosk again with its next pull."}
         today = th.now().astimezone(th.config.zone).date()
         return console.render(request, "reservation.html", session=session, status=status,
                               title=f"Reservation {reservation.id}", nav="reservations", r=reservation,
@@ -140,6 +141,14 @@ def add_routes(router: APIRouter, console: Console) -> None:
         except services.ServiceError as exc:
             return show(request, posted.session, reservation_id, status=409, error=exc.detail)
         return console.redirect(f"{PREFIX}/reservations/{reservation_id}?done=extended")
+
+    @router.post("/reservations/{reservation_id}/send-again")
+    def send_again(request: Request, reservation_id: str, posted: Post) -> Response:
+        try:
+            services.send_to_kiosk_again(th, reservation_id)
+        except services.ServiceError as exc:
+            return show(request, posted.session, reservation_id, status=409, error=exc.detail)
+        return console.redirect(f"{PREFIX}/reservations/{reservation_id}?done=sent")
 
     @router.post("/reservations/{reservation_id}/resend")
     def resend(request: Request, reservation_id: str, posted: Post) -> Response:
