@@ -240,14 +240,24 @@ def changes_page(th: Townhall, kiosk_id: str, after: int | None, limit: int) -> 
 
 
 def snapshot(th: Townhall, kiosk_id: str) -> tuple[int, list[dict]]:
-    """Everything the kiosk should hold now, as changes: the catalogue, active badges (without PINs: the kiosk
-    keeps the ones it has) and every reservation the town hall still controls (with its PIN)."""
+    """Everything the kiosk should hold now, as changes: the catalogue, active badges (with a PIN only while
+    the kiosk has not yet confirmed receiving it; otherwise the kiosk keeps the one it has) and every
+    reservation the town hall still controls (with its PIN)."""
     with th.sessions() as session, session.begin():
         lock_feed(session, kiosk_id)  # no feed row of this kiosk is in flight: the cursor covers all it reads
         cursor = session.scalar(select(func.max(Change.seq)).where(Change.kiosk_id == kiosk_id)) or 0
         changes = [product_change(p) for p in session.scalars(select(Product).order_by(Product.code))]
-        changes += [{"type": "badge", "uid": b.uid, "role": b.role, "name": b.name} for b in session.scalars(
-            select(Badge).where(Badge.kiosk_id == kiosk_id, Badge.active.is_(True)).order_by(Badge.uid))]
+        for badge in session.scalars(select(Badge).where(Badge.kiosk_id == kiosk_id, Badge.active.is_(True))
+                                     .order_by(Badge.uid)):
+            change = {"type": "badge", "uid": badge.uid, "role": badge.role, "name": badge.name}
+            # a PIN the kiosk has not confirmed yet (its feed row still holds it): a kiosk starting from the
+            # snapshot would otherwise never get it
+            pending = session.scalars(select(Change).where(
+                Change.kiosk_id == kiosk_id, Change.ref == f"badge:{badge.uid}", Change.secret.is_not(None))
+                .order_by(Change.seq.desc()).limit(1)).first()
+            if pending is not None:
+                change["pin"] = th.sealer.open(pending.secret, f"change:{kiosk_id}:{pending.ref}")
+            changes.append(change)
         for reservation in session.scalars(select(Reservation).where(
                 Reservation.kiosk_id == kiosk_id, Reservation.status.in_(("awaiting_stock", "ready")))
                 .order_by(Reservation.created_at, Reservation.id)):
