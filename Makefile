@@ -21,8 +21,11 @@ venv: deps $(STAMP) catalogues
 catalogues: $(STAMP)
 	@$(PY) tools/i18n compile
 
-# Opens the simulated kiosk in a window; without a display, runs the scripted tour
-# headless, writes a screenshot per step and exits 0.
+# Runs the reference town-hall server (`townhall serve` on 127.0.0.1, port 8470 or any free one; demo data and a
+# console login with a new random password, printed) beside the simulated kiosk, enrolled there and syncing.
+# With a display: the kiosk in a window; Ctrl-C, SIGTERM or closing the window stops both.
+# Without one: the scripted tour headless (a reservation goes console -> kiosk -> collected -> console on the way),
+# a screenshot per step into screenshots/tour, the server stopped, exit 0. `--no-townhall` runs the kiosk alone.
 # Spoken prompts are generated first (espeak-ng, into var/demo/prompts; only missing ones, so reruns are quick).
 demo: venv
 	$(PY) tools/prompts --config config/sim.toml --data-dir var/demo

@@ -182,6 +182,7 @@ def _sync_client(config: Config, directory: Path, key: bytes, kiosk: Kiosk, lock
                         lockers=tuple(spec.number for spec in config.lockers), door_is_open=lock_bank.door_is_open,
                         post=kiosk.post, clock=clock)
     client.start()
+    kiosk.watch_outbox(client.wake_push)  # events the main loop commits go out at once, not at the next interval
     return client
 
 

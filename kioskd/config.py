@@ -210,6 +210,14 @@ def _check_server_url(value: str) -> str | None:
     return None
 
 
+def _check_time_of_day(value: str) -> str | None:
+    hours, sep, minutes = value.partition(":")
+    if not (sep and value.isascii() and len(hours) == len(minutes) == 2 and hours.isdigit() and minutes.isdigit()
+            and int(hours) < 24 and int(minutes) < 60):
+        return f"expected a local time of day as HH:MM, e.g. \"03:30\", got {show(value)}"
+    return None
+
+
 @dataclass(frozen=True)
 class SyncSection:
     """The link with the town hall (docs/sync.md); present only when the kiosk syncs."""
@@ -230,6 +238,8 @@ class SyncSection:
     max_response_bytes: int = _field(read_int, between(1024, 256 * 1024 * 1024), default=8 * 1024 * 1024)
     offline_after_failures: int = _field(read_int, between(1, 100), default=3)  # failures in a row: "offline"
     refused_page_retries: int = _field(read_int, between(0, 100), default=3)  # before a refused change is skipped
+    # the nightly reconciliation with GET /snapshot, at this local time (kiosk.timezone), after a push and a pull
+    snapshot_at: str = _field(read_string, _check_time_of_day, default="03:30")
 
 
 @dataclass(frozen=True)

@@ -49,6 +49,31 @@ class Kiosk:
         self.events_handled = 0
         # the simulator's hardware panel sees input first (its clicks are not a citizen's taps)
         self.input_hook: Callable[[object], bool] | None = None
+        self._outbox_hook: Callable[[], None] | None = None
+        self._outbox_top = 0
+
+    def watch_outbox(self, hook: Callable[[], None] | None) -> None:
+        """``hook()`` runs (on this thread, so it must be quick and thread-safe) whenever handling an event
+        committed new outbox rows: the composition root wakes the sync thread with it, so an event goes to
+        the town hall at once instead of at the next push interval."""
+        self._outbox_hook = hook
+        self._outbox_top = self._outbox_seq()
+
+    def _outbox_seq(self) -> int:
+        return self.store.conn.execute("SELECT MAX(seq) FROM outbox").fetchone()[0] or 0
+
+    def _check_outbox(self) -> None:
+        """One indexed lookup per handled event (the outbox's AUTOINCREMENT key only grows)."""
+        if self._outbox_hook is None:
+            return
+        try:
+            top = self._outbox_seq()
+        except sqlite3.Error:
+            log.exception("could not read the outbox's last seq")
+            return
+        if top > self._outbox_top:
+            self._outbox_top = top
+            self._outbox_hook()
 
     def post(self, event: object) -> None:
         """Thread-safe: the only way a driver talks to the kiosk."""
@@ -92,6 +117,7 @@ class Kiosk:
                 self._run_effects(effects)
             except Exception:  # noqa: BLE001 - a failing screen or voice must not stop the loop either
                 log.exception("could not show the start screen after a failure")
+        self._check_outbox()  # also after a failure: what committed before it is due at the town hall
 
     def _run_effects(self, effects: list) -> list:
         return self.runner.run(effects) if effects else []
@@ -157,7 +183,10 @@ class Kiosk:
                 self.dispatch(event)
                 progress += 1
             progress += self.fire_due_timers()
-            self._record_alarms(self.alarms.tick(self.clock.time(), self._watched_doors()), self.clock.time())
+            ticked = self.alarms.tick(self.clock.time(), self._watched_doors())
+            if ticked:
+                self._record_alarms(ticked, self.clock.time())
+                self._check_outbox()
             if not progress:
                 break
             handled += progress

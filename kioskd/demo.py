@@ -3,6 +3,10 @@
 With a display it opens the kiosk in a window, with a hardware panel beside it to act as the
 lockers, the camera and the RFID reader, demo reservations loaded. Without a display it runs a
 scripted tour headless, writes a screenshot of each step into a folder, prints where, and exits 0.
+
+Both run beside the reference town-hall server (``townhall serve`` on 127.0.0.1, kioskd/demo_townhall.py):
+the kiosk is enrolled there and syncs with it, so a reservation made in the staff console can be loaded
+and collected at the simulated kiosk. The tour does exactly that; in the window it is the newcomer's turn.
 """
 
 from __future__ import annotations
@@ -13,10 +17,13 @@ import os
 import shutil
 import sys
 import threading
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from kioskd.app import headless
+from kioskd.demo_townhall import DemoError
 from kioskd.ui.simpanel import DEMO_BADGE, DEMO_TAG, DEMO_TECHNICIAN_BADGE
 
 DEMO_PINS = {"R-1001": ("room-key", 1, "40213377"), "R-1002": ("vouchers", 2, "51627384"),
@@ -49,14 +56,18 @@ def demo_changes(now: datetime) -> list[dict]:
     return changes
 
 
-def run_tour(config: str, data_dir: Path, out: Path) -> list[Path]:
-    """A scripted walk through every screen in three languages, screenshot per step."""
+def run_tour(config: str, data_dir: Path, out: Path, townhall=None) -> list[Path]:
+    """A scripted walk through every screen in three languages, screenshot per step. With ``townhall`` (a
+    started DemoTownhall) the kiosk syncs with it, and a reservation goes from the console to the kiosk and
+    back as collected; ``config`` is then the kiosk's sync config (see ``with_townhall``)."""
     from kioskd.events import DeviceStatus
     from kioskd.sim import Harness
 
-    if data_dir.exists():
+    if townhall is None and data_dir.exists():  # with a town hall the kiosk was just enrolled there
         shutil.rmtree(data_dir)
     out.mkdir(parents=True, exist_ok=True)
+    for old in out.glob("[0-9][0-9]-*.png"):  # a shorter tour must not leave the last one's pictures behind
+        old.unlink()
     shots: list[Path] = []
 
     with Harness(config=config, data_dir=data_dir) as k:
@@ -135,12 +146,14 @@ def run_tour(config: str, data_dir: Path, out: Path) -> list[Path]:
         shot("staff-menu-nl")
         k.press("load")
         shot("staff-load-nl")
-        k.press(f"load:{next(iter(DEMO_AWAITING))}")
+        press_listed(k, f"load:{next(iter(DEMO_AWAITING))}")
         locker = k.kiosk.state.locker
         k.open_door(locker)
         k.close_door(locker)
         shot("staff-loaded-nl")
         k.press("restart")
+        if townhall is not None:
+            console_round_trip(k, townhall, shot, shots, out)
         k.press("lang:en")
         k.present_tag(DEMO_TECHNICIAN_BADGE)  # a technician: service mode
         k.type_code(DEMO_TECHNICIAN["pin"])
@@ -188,6 +201,124 @@ def run_tour(config: str, data_dir: Path, out: Path) -> list[Path]:
         k.settle()
         shot("out-of-service-nl")
     return shots
+
+
+def press_listed(k, action: str) -> None:
+    """Tap ``action`` on a paged staff list, turning pages until it shows (the feed may have added items)."""
+    from kioskd.sim import HarnessError
+
+    for _ in range(50):
+        try:
+            k.press(action)
+            return
+        except HarnessError:
+            k.press("next")
+    raise RuntimeError(f"{action} not on any page of {k.screen}")
+
+
+def _wait(what: Callable[[], object], timeout: float, k=None) -> object:
+    deadline = time.monotonic() + timeout
+    while True:
+        if k is not None:
+            k.settle()
+        value = what()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(0.05)
+
+
+def console_round_trip(k, townhall, shot: Callable[[str], None], shots: list[Path], out: Path) -> str:
+    """Staff create a reservation in the console (form POSTs with log-in and CSRF); the kiosk pulls it; staff
+    load it at the kiosk; a citizen collects it with the PIN the console showed; the console says collected.
+    Screenshots of the console pages (headless Chromium, when there) join ``shots``."""
+    from kioskd.demo_townhall import DEMO_USER, ConsoleClient, console_screenshots
+
+    kiosk_id = k.config.kiosk.id
+    console = ConsoleClient(townhall.url)
+    try:
+        console.log_in(DEMO_USER, townhall.password)
+        rid, pin = console.create_reservation(
+            kiosk=kiosk_id, product="vouchers", kind="pickup", citizen_name="Demo citizen",
+            citizen_email="citizen@example.org", placement="awaiting_stock")
+        print(f"  console: {DEMO_USER} created {rid} (vouchers for Demo citizen, awaiting stock), PIN {pin}",
+              flush=True)
+        started = time.monotonic()
+        k.parts.sync.wake()
+        query = "SELECT status, locker FROM reservations WHERE id = ?"
+        if not _wait(lambda: k.store.conn.execute(query, (rid,)).fetchone(), 30, k):
+            raise RuntimeError(f"the kiosk did not receive {rid} from the town hall")
+        print(f"  kiosk:   received {rid} from the town hall after {time.monotonic() - started:.1f} s", flush=True)
+        k.log_in(DEMO_BADGE, DEMO_STAFF["pin"])
+        k.press("load")
+        press_listed(k, f"load:{rid}")
+        locker = k.kiosk.state.locker
+        shot("townhall-load-open-nl")
+        k.open_door(locker)
+        k.close_door(locker)
+        shot("townhall-loaded-nl")
+        k.press("restart")
+        print(f"  kiosk:   staff loaded {rid} into locker {locker}", flush=True)
+        k.press("lang:en")
+        k.press("pickup")
+        k.press("method:pin")
+        k.type_code(pin)
+        shot("townhall-locker-open-en")
+        k.open_door(locker)
+        k.close_door(locker)
+        shot("townhall-thanks-en")
+        k.press("done")
+        print(f"  kiosk:   the citizen typed the PIN and took {rid} out of locker {locker}", flush=True)
+        started = time.monotonic()
+        k.parts.sync.wake()
+        if not _wait(lambda: console.reservation_status(rid) == "collected", 30, k):
+            raise RuntimeError(f"the town hall did not see {rid} collected")
+        print(f"  console: {rid} collected (the town hall knew {time.monotonic() - started:.1f} s later)",
+              flush=True)
+    finally:
+        console.close()
+    number = len(shots) + 1
+    pages = [(f"{number:02d}-console-reservation-collected.png", f"/console/reservations/{rid}"),
+             (f"{number + 1:02d}-console-kiosk.png", f"/console/kiosks/{kiosk_id}"),
+             (f"{number + 2:02d}-console-events.png", f"/console/events?kiosk={kiosk_id}")]
+    for path in console_screenshots(townhall.url, DEMO_USER, townhall.password, pages, out):
+        shots.append(path)
+        print(f"  {len(shots):2d} {'console':12s} {path.stem[3:]}", flush=True)
+    return rid
+
+
+def with_townhall(config: str, kiosk_dir: Path, server_dir: Path, *, port: int = 0):
+    """Start the demo town hall (server_dir) and enrol the kiosk (kiosk_dir) there: (server, sync config).
+
+    Both keep their state between runs; when either lost it, both start afresh (a kiosk's cursor and token
+    only make sense with the server that gave them). The caller stops the server."""
+    from kioskd.config import load_config
+    from kioskd.ctl import main as kioskctl
+    from kioskd.demo_townhall import DEMO_USER, DemoError, DemoTownhall, kiosk_sync_config
+    from kioskd.sim import SIM_PRIVATE_KEY
+
+    kiosk_id = load_config(config).kiosk.id
+    server = DemoTownhall(server_dir, kiosk_id=kiosk_id, sim_key=Path(config).parent / SIM_PRIVATE_KEY, port=port)
+    token = kiosk_dir / "sync.token"
+    if not (server.exists and token.exists()):
+        for directory in (server_dir, kiosk_dir):
+            if directory.exists():
+                shutil.rmtree(directory)
+    print(f"Town hall: demo data in {server.directory}", flush=True)
+    server.prepare(enrolment_code=not token.exists())
+    server.start()
+    try:
+        sync_config = kiosk_sync_config(Path(config), kiosk_dir / "kiosk.toml", data_dir=kiosk_dir,
+                                        server=server.url)
+        if not token.exists() and kioskctl(["--config", str(sync_config), "enrol", "--server", server.url,
+                                            "--code", server.take_enrolment_code()]) != 0:
+            raise DemoError("the kiosk could not enrol at the demo town hall")
+    except BaseException:
+        server.stop()
+        raise
+    print(f"Town hall running: {server.console_url}  (log in as {DEMO_USER!r}, password "
+          f"{server.password!r}; a new one each start)", flush=True)
+    print(f"  server log: {server.log}; e-mails to citizens: {server.directory / 'mail'}", flush=True)
+    return server, str(sync_config)
 
 
 class SimulatorWindow:
@@ -258,17 +389,32 @@ class SimulatorWindow:
             self.parts.close()
 
 
-def run_window(config_path: str, data_dir: Path, prompts_dir: Path | None = None) -> int:
-    import signal
-
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+def run_window(config_path: str, data_dir: Path, prompts_dir: Path | None = None,
+               stop: threading.Event | None = None) -> int:
+    stop = stop or threading.Event()
     window = SimulatorWindow(config_path, data_dir, prompts_dir)
     try:
         window.run(stop)
     except KeyboardInterrupt:
         pass
     return 0
+
+
+class _Stopping:
+    """SIGTERM ends the demo as Ctrl-C does: before the window runs by KeyboardInterrupt (so every ``finally``
+    stops the server), while it runs by its stop event (the main loop finishes its frame and closes)."""
+
+    def __init__(self) -> None:
+        import signal
+
+        self.event = threading.Event()
+        self.window_running = False
+        signal.signal(signal.SIGTERM, self._on_sigterm)
+
+    def _on_sigterm(self, *_args) -> None:
+        self.event.set()
+        if not self.window_running:
+            raise KeyboardInterrupt
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -278,17 +424,58 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="screenshots/tour", help="where the headless tour writes screenshots")
     parser.add_argument("--tour", action="store_true", help="run the scripted tour even with a display")
     parser.add_argument("--window", action="store_true", help="open the window even where no display is detected")
+    parser.add_argument("--no-townhall", dest="townhall", action="store_false",
+                        help="the kiosk alone, without the reference town-hall server beside it")
+    parser.add_argument("--port", type=int, default=8470,
+                        help="the town hall's port on 127.0.0.1 in the window mode (taken: any free one; 0: any)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
-    if args.tour or (headless() and not args.window):
-        os.environ["SDL_VIDEODRIVER"] = "dummy"
-        out = Path(args.out).resolve()
-        print("No display: running the scripted tour headless.", flush=True)
-        shots = run_tour(args.config, Path(args.data_dir) / "tour", out)
-        print(f"{len(shots)} screenshots written to {out}")
-        return 0
-    return run_window(args.config, Path(args.data_dir) / "window", Path(args.data_dir).resolve() / "prompts")
+    data = Path(args.data_dir)
+    tour = args.tour or (headless() and not args.window)
+    stopping = _Stopping()
+    server = None
+    try:
+        if tour:
+            os.environ["SDL_VIDEODRIVER"] = "dummy"
+            out = Path(args.out).resolve()
+            print("No display: running the scripted tour headless." if not args.tour else "The scripted tour.",
+                  flush=True)
+            config, kiosk_dir = args.config, data / "tour"
+            if kiosk_dir.exists():
+                shutil.rmtree(kiosk_dir)
+            if args.townhall:  # the tour always starts from scratch, on any free port
+                shutil.rmtree(data / "tour-townhall", ignore_errors=True)
+                server, config = with_townhall(args.config, kiosk_dir, data / "tour-townhall")
+            shots = run_tour(config, kiosk_dir, out, townhall=server)
+            print(f"{len(shots)} screenshots written to {out}")
+            return 0
+        kiosk_dir = data / "window"
+        config = args.config
+        if args.townhall:
+            server, config = with_townhall(args.config, kiosk_dir, data / "townhall", port=args.port)
+            kiosk_id = load_kiosk_id(args.config)
+            print(f"Try it: in the console, \"New reservation\" for kiosk {kiosk_id} (awaiting stock); "
+                  "within seconds the kiosk has it: present the staff badge, load it, then collect it with the PIN "
+                  "the console showed. Ctrl-C (or closing the window) stops both.", flush=True)
+        stopping.window_running = True
+        return run_window(config, kiosk_dir, data.resolve() / "prompts", stopping.event)
+    except KeyboardInterrupt:
+        return 0 if stopping.event.is_set() else 130
+    except DemoError as exc:
+        print(f"kioskd-demo: {exc}\n(`--no-townhall` runs the kiosk alone)", file=sys.stderr)
+        return 1
+    finally:
+        stopping.window_running = False
+        if server is not None:
+            server.stop()
+            print("Town hall stopped.", flush=True)
+
+
+def load_kiosk_id(config: str) -> str:
+    from kioskd.config import load_config
+
+    return load_config(config).kiosk.id
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import random
 import sqlite3
@@ -22,7 +23,8 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from datetime import time as time_of_day
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -34,6 +36,7 @@ from kioskd.clock import Clock, iso, parse_iso
 from kioskd.config import SyncSection
 from kioskd.diagnostics import ServiceDesk
 from kioskd.events import DeviceStatus
+from kioskd.reconcile import RECONCILED_KEY, SNAPSHOT_TYPES, change_summary, reconcile
 from kioskd.store import Store
 
 log = logging.getLogger(__name__)
@@ -45,6 +48,8 @@ MAX_RETRY_AFTER_SECONDS = 3600.0
 TOKEN_MIN_LENGTH = 32
 NOT_ENROLLED = "not enrolled"
 MAX_HEARTBEAT_ALARMS = 500  # the API's limit; the alarm events themselves are all in the outbox
+CATCH_UP_AFTER_SECONDS = 26 * 3600  # a kiosk that missed its nightly reconciliation does it at once
+SNAPSHOT_KEYS = {"reservation": "id", "product": "code", "badge": "uid"}
 
 
 class BadResponse(Exception):
@@ -187,20 +192,12 @@ def parse_page(body: object, *, after: str | None, limit: int, kiosk_id: str) ->
     changes, cursor, more = body.get("changes"), body.get("cursor"), body.get("more", False)
     if not isinstance(changes, list):
         raise BadResponse("changes: \"changes\" is not a list")
-    if not isinstance(cursor, str) or not 0 < len(cursor) <= MAX_CURSOR_LENGTH or not cursor.isprintable():
-        raise BadResponse(f"changes: \"cursor\" must be a string of 1-{MAX_CURSOR_LENGTH} printable characters")
+    cursor = _check_cursor("changes", cursor)
     if not isinstance(more, bool):
         raise BadResponse("changes: \"more\" is not true or false")
     if len(changes) > limit:
         raise BadResponse(f"changes: {len(changes)} changes on a page of at most {limit}")
-    for where in (body, *changes):
-        for field_name in ("kiosk", "kiosk_id"):
-            named = where.get(field_name) if isinstance(where, dict) else None
-            if named is not None and named != kiosk_id:
-                raise BadResponse(f"changes: addressed to kiosk {str(named)[:64]!r}, not {kiosk_id!r}")
-    # a field naming this very kiosk is redundant, not a change: apply_changes refuses unknown fields
-    changes = [{k: v for k, v in c.items() if k not in ("kiosk", "kiosk_id")} if isinstance(c, dict) else c
-               for c in changes]
+    changes = _addressed_here("changes", body, changes, kiosk_id)
     if after is not None:
         if cursor == after and (changes or more):
             raise BadResponse(f"changes: the cursor stayed at {after!r} with changes or more to come")
@@ -209,15 +206,62 @@ def parse_page(body: object, *, after: str | None, limit: int, kiosk_id: str) ->
     return Page(changes, cursor, more)
 
 
-def change_summary(change: object) -> dict:
-    """What a refused change was, without anything secret (no PIN, no badge uid)."""
-    if not isinstance(change, dict):
-        return {"type": None}
-    summary = {"type": change.get("type") if isinstance(change.get("type"), str) else None}
-    for name in ("id", "code"):
-        if isinstance(change.get(name), str):
-            summary[name] = change[name][:64]
-    return summary
+def _addressed_here(what: str, body: dict, changes: list, kiosk_id: str) -> list:
+    """The changes, unless the answer or one of them names another kiosk (BadResponse)."""
+    for where in (body, *changes):
+        for field_name in ("kiosk", "kiosk_id"):
+            named = where.get(field_name) if isinstance(where, dict) else None
+            if named is not None and named != kiosk_id:
+                raise BadResponse(f"{what}: addressed to kiosk {str(named)[:64]!r}, not {kiosk_id!r}")
+    # a field naming this very kiosk is redundant, not a change: apply_changes refuses unknown fields
+    return [{k: v for k, v in c.items() if k not in ("kiosk", "kiosk_id")} if isinstance(c, dict) else c
+            for c in changes]
+
+
+def _check_cursor(what: str, cursor: object) -> str:
+    if not isinstance(cursor, str) or not 0 < len(cursor) <= MAX_CURSOR_LENGTH or not cursor.isprintable():
+        raise BadResponse(f"{what}: \"cursor\" must be a string of 1-{MAX_CURSOR_LENGTH} printable characters")
+    return cursor
+
+
+def parse_snapshot(body: object, *, after: str | None, kiosk_id: str) -> Page:
+    """The snapshot as a page (``more`` false), or BadResponse: the wrong shape, an entry that is not a
+    product, badge or reservation with its key, an entry twice, another kiosk's, or a cursor behind the
+    kiosk's own (a snapshot older than what the kiosk has applied)."""
+    if not isinstance(body, dict):
+        raise BadResponse("snapshot: expected an object with cursor and changes")
+    changes = body.get("changes")
+    if not isinstance(changes, list):
+        raise BadResponse("snapshot: \"changes\" is not a list")
+    cursor = _check_cursor("snapshot", body.get("cursor"))
+    changes = _addressed_here("snapshot", body, changes, kiosk_id)
+    seen: set[tuple[str, str]] = set()
+    for index, change in enumerate(changes):
+        kind = change.get("type") if isinstance(change, dict) else None
+        if kind not in SNAPSHOT_TYPES:
+            raise BadResponse(f"snapshot: entry {index}: expected a {', '.join(SNAPSHOT_TYPES)} change")
+        key = change.get(SNAPSHOT_KEYS[kind])
+        if not isinstance(key, str) or not key:
+            raise BadResponse(f"snapshot: entry {index}: a {kind} without its {SNAPSHOT_KEYS[kind]}")
+        if (kind, key.upper() if kind == "badge" else key) in seen:
+            raise BadResponse(f"snapshot: entry {index}: the same {kind} twice")
+        seen.add((kind, key.upper() if kind == "badge" else key))
+    if after is not None and after.isdecimal() and cursor.isdecimal() and int(cursor) < int(after):
+        raise BadResponse(f"snapshot: its cursor {cursor!r} is behind the kiosk's {after!r}")
+    return Page(changes, cursor, False)
+
+
+def next_local_time(after: float, hhmm: str, timezone: str) -> float:
+    """The first moment after ``after`` when the kiosk's local clock reads ``hhmm`` (a time skipped by a
+    daylight-saving change counts at the same offset as the hour before it)."""
+    zone = ZoneInfo(timezone)
+    hours, minutes = (int(part) for part in hhmm.split(":"))
+    day = datetime.fromtimestamp(after, zone).date()
+    for offset in range(3):
+        moment = datetime.combine(day + timedelta(days=offset), time_of_day(hours, minutes), zone).timestamp()
+        if moment > after:
+            return moment
+    raise AssertionError("a time of day recurs within three days")
 
 
 def local_hhmm(ts: float, timezone: str) -> str:
@@ -265,6 +309,7 @@ class SyncClient:
         self._rate = RateLimit(settings.max_requests_per_minute, monotonic)
         self._stop = threading.Event()
         self._wake = threading.Event()
+        self._push_wanted = threading.Event()  # set by the main loop after it commits outbox rows
         self._thread: threading.Thread | None = None
         self.store: Store | None = None
         self._http: httpx.Client | None = None
@@ -274,6 +319,11 @@ class SyncClient:
         self._floor = 0  # every outbox row below this seq is sent
         self._refused: tuple[str | None, int] | None = None  # (cursor asked after, times its page was refused)
         self._isolate = 0  # changes still to fetch one at a time after a refused page
+        # the snapshot: wall-clock time of the next nightly one (the kiosk's local snapshot_at), whether it is
+        # waiting for the outbox to drain and the feed to catch up, and (monotonic) when to try it again
+        self._next_snapshot = math.inf
+        self._snapshot_armed = False
+        self._snapshot_retry = 0.0
         self.online: bool | None = None
         self._failing_since: float | None = None
         self.requests = 0
@@ -297,9 +347,17 @@ class SyncClient:
             self._thread = None
 
     def wake(self) -> None:
-        """Do what is due now instead of at the next interval (e.g. after a burst of events)."""
+        """Do what is due now instead of at the next interval, backoff included (tests, a technician)."""
         self._due = dict.fromkeys(self._due, 0.0)
         self._resume_at = 0.0
+        self._snapshot_retry = 0.0
+        self._wake.set()
+
+    def wake_push(self) -> None:
+        """Thread-safe, for the main loop after it committed outbox rows: push them now rather than at the
+        next ``push_interval_seconds``. Backoff and the rate cap still hold, so a kiosk cut off from the
+        town hall does not hammer it; rows committed while a push is in flight go in the next one."""
+        self._push_wanted.set()
         self._wake.set()
 
     def open(self) -> None:
@@ -308,6 +366,17 @@ class SyncClient:
         self._desk = ServiceDesk(store=self.store, lockers=self._lockers, door_is_open=self._door_is_open,
                                  devices=dict, configured={}, timezone=self._timezone)
         self._http = self._new_http()
+        self._schedule_snapshot(self._clock.time(), self.store.meta(RECONCILED_KEY))
+
+    def _schedule_snapshot(self, now: float, last: str | None) -> None:
+        """The next nightly snapshot; at once when the last reconciliation is more than a day old."""
+        self._next_snapshot = next_local_time(now, self.settings.snapshot_at, self._timezone)
+        try:
+            overdue = last is not None and now - parse_iso(last) > CATCH_UP_AFTER_SECONDS
+        except ValueError:
+            overdue = True
+        if overdue:
+            self._next_snapshot = now
 
     def close(self) -> None:
         if self._http is not None:
@@ -363,18 +432,46 @@ class SyncClient:
         except sqlite3.Error as exc:
             log.error("sync: database busy or failing: %s", exc)
             return self._failed(f"database: {exc}", reachable=True)
-        return max(0.0, min(self._due.values()) - self._monotonic())
+        now = self._monotonic()
+        due = min(self._due.values()) - now
+        if self._snapshot_armed or self.store.meta(CURSOR_KEY) is None:
+            due = min(due, self._snapshot_retry - now)
+        else:  # a wall-clock time: a clock that jumps is seen at the next heartbeat at the latest
+            due = min(due, self._next_snapshot - self._clock.time())
+        return max(0.0, due)
 
     def _do_due(self, now: float) -> None:
         s = self.settings
+        if self._push_wanted.is_set():
+            self._push_wanted.clear()  # before the outbox is read: a row committed after it wakes us again
+            self._due["push"] = min(self._due["push"], now)
+        if not self._snapshot_armed and self._clock.time() >= self._next_snapshot:
+            self._snapshot_armed = True  # first drain the outbox and catch up with the feed, then compare
+            self._due["push"] = self._due["pull"] = now
         if self._due["push"] <= now:
-            outcome = self.push()
+            try:
+                outcome = self.push()
+            except (LinkDown, BadResponse, sqlite3.Error):
+                # a batch the town hall keeps refusing must not starve the feed, the snapshot or the heartbeat:
+                # after the backoff they get their turn before the push is tried again
+                self._due["push"] = now + s.push_interval_seconds
+                raise
             if outcome is not None:
                 self._succeeded()
                 self._due["push"] = now if outcome == s.batch_size else now + s.push_interval_seconds
                 return
             self._due["push"] = now + s.push_interval_seconds
-        if self._due["pull"] <= now:
+        starting = self.store.meta(CURSOR_KEY) is None
+        if (starting or (self._snapshot_armed and self._due["pull"] > now)) and self._snapshot_retry <= now:
+            try:
+                self.snapshot()
+            except (LinkDown, BadResponse, sqlite3.Error):
+                self._snapshot_retry = now + s.pull_interval_seconds  # the heartbeat goes on meanwhile
+                raise
+            self._succeeded()
+            self._due["push"] = self._due["pull"] = now  # the report, and the feed after the snapshot's cursor
+            return
+        if self._due["pull"] <= now and not starting:
             more = self.pull()
             self._succeeded()
             self._due["pull"] = now if more else now + s.pull_interval_seconds
@@ -538,6 +635,23 @@ class SyncClient:
         self._refused = None
         self._isolate = max(0, self._isolate - 1)
         return page.more or bool(self._isolate)
+
+    # ---- snapshot -----------------------------------------------------------------------------------
+
+    def snapshot(self) -> None:
+        """Fetch the snapshot and reconcile (kioskd.reconcile): a kiosk without a cursor starts from it, the
+        others compare with it every night. Its report goes to the town hall as ``sync.reconciled``."""
+        after = self.store.meta(CURSOR_KEY)
+        snap = parse_snapshot(self._request("GET", "/snapshot"), after=after, kiosk_id=self.kiosk_id)
+        now = self._clock.time()
+        report = reconcile(self.store, snap.changes, key=self._key, pin_length=self._pin_length, now=now,
+                           cursor=snap.cursor, kiosk_cursor=after)
+        self._snapshot_armed = False
+        self._snapshot_retry = 0.0
+        self._next_snapshot = next_local_time(now, self.settings.snapshot_at, self._timezone)
+        counts = ", ".join(f"{n} {name}" for name, n in report.counts().items() if n)
+        log.log(logging.WARNING if report.refused else logging.INFO, "%s the town hall's snapshot (cursor %s): %s",
+                "started from" if after is None else "reconciled with", snap.cursor, counts or "nothing to do")
 
     # ---- heartbeat ----------------------------------------------------------------------------------
 

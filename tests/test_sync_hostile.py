@@ -69,6 +69,18 @@ def each_endpoint(client):
         client.step()
 
 
+ENDPOINT = {"/changes": "pull", "/events": "push", "/heartbeat": "heartbeat"}
+
+
+def only(client, path, times=3):
+    """Steps that make just the request to ``path``: with events pending, a push would come first and meet
+    the 503 that ``hostile`` gives every other path, and the hostile answer would never be read."""
+    for _ in range(times):
+        client.wake()
+        client._due = {name: 0.0 if name == ENDPOINT[path] else float("inf") for name in client._due}
+        client.step()
+
+
 def hostile(path, body, status=200, headers=None):
     """``path`` gets this answer; the other endpoints are down meanwhile, so only it could change anything."""
     def rewrite(method, request_path, _status, _body):
@@ -107,7 +119,9 @@ def test_a_hostile_answer_changes_nothing(rig, path, body, caplog):
     caplog.set_level(logging.WARNING, logger="kioskd.sync")
     before = state(k)
     proxy.rewrite = hostile(path, body)
-    each_endpoint(client)
+    mark = len(proxy.requests)
+    only(client, path)
+    assert {p for _m, p in proxy.requests[mark:]} == {"/api/v1" + path}  # the hostile answer was read
     assert state(k) == before
     assert caplog.records and all(r.name == "kioskd.sync" for r in caplog.records)
     assert client.last_error or any("refused" in r.getMessage() for r in caplog.records)
@@ -170,7 +184,29 @@ def test_random_answers_never_crash_and_change_nothing(rig):
         if b'"acked"' in body or b'"changes"' in body:  # keep answers that could be honest out of it
             body = b"!" + body
         proxy.rewrite = hostile(path, body)
-        each_endpoint(client)
+        only(client, path, times=1)
         assert state(k) == before
 
     answer()
+
+
+def test_a_batch_the_town_hall_keeps_refusing_does_not_starve_the_feed(rig):
+    """Every POST /events answers 422; the pull and the heartbeat still get their turns, and the changes the
+    town hall sends meanwhile arrive. The refused events stay pending, never marked sent."""
+    k, client, proxy, _posted = rig
+
+    def refuse_events(method, path, status, body):
+        if path.endswith("/events"):
+            return response(422, b'{"error": "invalid", "detail": "refused"}')
+        return None
+
+    proxy.rewrite = refuse_events
+    mark = len(proxy.requests)
+    client._due = {name: 0.0 for name in client._due}  # everything due at once, the push first
+    for _ in range(4):
+        client.step()
+        client._resume_at = 0.0  # skip the backoff's wait: the order of the requests is what is tested
+    paths = [p for _m, p in proxy.requests[mark:]]
+    assert "/api/v1/events" in paths and "/api/v1/changes" in paths and "/api/v1/heartbeat" in paths
+    assert k.store.conn.execute("SELECT COUNT(*) FROM reservations WHERE locker = 4").fetchone() == (1,)
+    assert all(e["sent_at"] is None for e in k.outbox())

@@ -32,6 +32,15 @@ def make_engine(url: str) -> Engine:
             cursor.execute("PRAGMA synchronous=FULL")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.close()
+            # SQLAlchemy begins transactions itself (below), not the driver, which starts none for a SELECT
+            dbapi_connection.isolation_level = None
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(connection):  # noqa: ANN001 - SQLAlchemy connection
+            # every transaction, reads included, is one consistent view, and takes the write lock at once:
+            # a snapshot's cursor and its reservations come from the same moment, and a reader that goes on
+            # to write never fails with SQLITE_BUSY_SNAPSHOT
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
     if url.startswith("postgresql://"):
