@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import getpass
 import json
 import os
 import sys
@@ -106,7 +107,8 @@ def cmd_enrol(args) -> int:
     path = token_path(config.sync, resolve_data_dir(config, args.data_dir))
     server = args.server.rstrip("/")
     try:
-        token, public_key = enrol(server, config.kiosk.id, args.code.strip(), timeout=args.timeout)
+        code = args.code if args.code is not None else getpass.getpass("enrolment code: ")
+        token, public_key = enrol(server, config.kiosk.id, code.strip(), timeout=args.timeout)
     except BadResponse as exc:
         print(f"kioskctl enrol: {exc}", file=sys.stderr)
         return 1
@@ -144,7 +146,8 @@ def build_parser() -> argparse.ArgumentParser:
     outbox.set_defaults(func=cmd_outbox)
     enrol_cmd = sub.add_parser("enrol", help="enrol this kiosk at the town hall with a one-time code (docs/sync.md)")
     enrol_cmd.add_argument("--server", required=True, help="the town hall's URL, e.g. https://townhall.example.be")
-    enrol_cmd.add_argument("--code", required=True, help="the one-time enrolment code staff created for this kiosk")
+    enrol_cmd.add_argument("--code", help="the one-time enrolment code staff created for this kiosk; left out, it is "
+                                          "asked for without echo (kept out of the shell history)")
     enrol_cmd.add_argument("--timeout", type=float, default=20.0, help="seconds to wait for the server")
     enrol_cmd.set_defaults(func=cmd_enrol)
     return parser

@@ -205,6 +205,12 @@ def test_config_reports_every_problem_at_once(tmp_path):
     config = load_config(path)
     assert config.database_url == f"sqlite:///{tmp_path}/data/th.db"
     assert config.secret_key == tmp_path / "k" / "secret.key"
+    assert config.trusted_proxy == ""  # no proxy: forwarded headers are ignored
+    path.write_text('[server]\ntrusted_proxy = "127.0.0.1"\n')
+    assert load_config(path).trusted_proxy == "127.0.0.1"
+    path.write_text('[server]\ntrusted_proxy = 7\n')
+    with pytest.raises(ConfigError, match="server.trusted_proxy"):
+        load_config(path)
 
 
 def test_cli_openapi_is_the_committed_document_and_commands_work(tmp_path, capsys, monkeypatch):

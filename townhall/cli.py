@@ -67,7 +67,9 @@ def _serve(config, args) -> int:
     config.host = args.host or config.host
     config.port = args.port or config.port
     app = create_app(config)
-    uvicorn.run(app, host=config.host, port=config.port, log_config=None, proxy_headers=False)
+    # behind a reverse proxy its forwarded client address is believed, from that proxy only
+    uvicorn.run(app, host=config.host, port=config.port, log_config=None,
+                proxy_headers=bool(config.trusted_proxy), forwarded_allow_ips=config.trusted_proxy or None)
     return 0
 
 

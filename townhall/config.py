@@ -41,6 +41,9 @@ class Config:
     source: str = "<defaults>"
     host: str = "127.0.0.1"
     port: int = 8470
+    # the address of the TLS reverse proxy in front of the server, whose X-Forwarded-For is believed (so the
+    # console's log-in limit counts the real client address); empty: no proxy, headers ignored
+    trusted_proxy: str = ""
     database_url: str = "sqlite:///var/townhall/townhall.db"
     qr_private_key: Path = Path("var/townhall/qr-signing.key")
     secret_key: Path = Path("var/townhall/secret.key")
@@ -75,7 +78,8 @@ _BOOL = (lambda v: isinstance(v, bool), "true or false")
 _POSITIVE = (lambda v: isinstance(v, int | float) and not isinstance(v, bool) and v > 0, "a positive number")
 
 SCHEMA: dict[str, dict[str, tuple[str, tuple]]] = {
-    "server": {"host": ("host", _STR), "port": ("port", _int_range(1, 65535))},
+    "server": {"host": ("host", _STR), "port": ("port", _int_range(1, 65535)),
+               "trusted_proxy": ("trusted_proxy", _STR)},
     "database": {"url": ("database_url", _STR)},
     "keys": {"qr_private_key": ("qr_private_key", _STR), "secret_key": ("secret_key", _STR)},
     "sync": {"enrolment_hours": ("enrolment_hours", _int_range(1, 24 * 14)),
