@@ -170,6 +170,24 @@ def test_ten_thousand_events_through_a_faulty_network_arrive_exactly_once(tmp_pa
     weights = {"ok": 40, "503": 8, "reset": 8, "lost": 12, "duplicate": 12, "delay": 12, "429": 8}
     proxy = FaultProxy(townhall.address, plan=random_plan(20261129, weights))
     config = enrolled_config(tmp_path, townhall, proxy.url, batch_size=100, heartbeat_interval_seconds=0.2)
+    # business events among the noise: loads, collections and returns the server must apply exactly once
+    pickups = [create(townhall).reservation.id for _ in range(120)]
+    from townhall import services
+
+    loans = [services.create_reservation(townhall.townhall, kiosk_id=KIOSK, product="room-key", kind="loan",
+                                         tags=[f"0C0C{n:06X}"], citizen=services.Citizen("Club"),
+                                         notify=False).reservation.id for n in range(30)]
+    base = time.time() - 86400
+    business = []
+    for n, rid in enumerate(pickups + loans):
+        loaded, collected = base + n * 60, base + n * 60 + 3600
+        business.append(("reservation.loaded", {"reservation": rid, "locker": n % 9 + 1,
+                                                 "loaded_at": _utc(loaded)}))
+        business.append(("pickup.collected", {"reservation": rid, "locker": n % 9 + 1, "method": "pin",
+                                               "collected_at": _utc(collected)}))
+        if rid in loans:
+            business.append(("loan.returned", {"reservation": rid, "tags": [f"0C0C{loans.index(rid):06X}"],
+                                               "locker": 1, "returned_at": _utc(collected + 3600)}))
     started = time.monotonic()
     try:
         with Harness(config=config, data_dir=tmp_path / "data", start=time.time()) as k:
@@ -177,18 +195,31 @@ def test_ten_thousand_events_through_a_faulty_network_arrive_exactly_once(tmp_pa
                 with k.store.transaction():
                     for n in range(500):
                         k.store.add_outbox("sync.test", {"n": chunk * 500 + n, "text": "é€"}, k.clock.time())
+                    for kind, payload in business[chunk::20]:
+                        k.store.add_outbox(kind, payload, k.clock.time())
                 k.settle()
             assert wait_until(lambda: (k.settle(), all_sent(k))[1], 40)
             held = townhall.events(KIOSK)
             kiosk = outbox_all(k)
     finally:
         proxy.down()
+    for n, rid in enumerate(pickups + loans):  # the server's effects are the kiosk's events, exactly
+        r = services.get_reservation(townhall.townhall, rid)
+        assert r.status == ("returned" if rid in loans else "collected"), (rid, r.status)
+        assert (r.locker, r.ready_at.timestamp(), r.collected_at.timestamp()) == (
+            n % 9 + 1, pytest.approx(base + n * 60, abs=0.01), pytest.approx(base + n * 60 + 3600, abs=0.01))
     assert len(kiosk) >= 10_000
     assert len(held) == len({e[0] for e in held})  # no duplicate
     assert sorted(held) == kiosk  # no loss, nothing else
     assert all(proxy.counts[fault] > 0 for fault in weights), proxy.counts
     print(f"\n{len(kiosk)} events, {sum(proxy.counts.values())} requests {proxy.counts}, "
           f"{time.monotonic() - started:.1f} s")
+
+
+def _utc(ts):
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(ts, UTC).isoformat()
 
 
 def test_a_refused_change_is_skipped_and_reported_the_others_apply(tmp_path, townhall):
