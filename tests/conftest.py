@@ -20,6 +20,22 @@ def kiosk(tmp_path):
         yield k
 
 
+@pytest.fixture
+def store(tmp_path):
+    """A kiosk database with the pilot catalogue and nine small lockers in three rows (no daemon)."""
+    from kioskd.catalogue import seed_catalogue
+    from kioskd.store import Store
+
+    s = Store(tmp_path / "kioskd.db")
+    seed_catalogue(s)
+    with s.transaction() as conn:
+        for n in range(1, 10):
+            conn.execute("INSERT INTO lockers (number, size, row, col) VALUES (?, 'S', ?, ?)",
+                         (n, (n - 1) // 3 + 1, (n - 1) % 3 + 1))
+    yield s
+    s.close()
+
+
 def reservation(rid="R-1001", locker=3, pin="40213377", product="room-key", **extra):
     change = {"type": "reservation", "id": rid, "product": product, "status": "ready", "locker": locker,
               "pin": pin, "expires_at": "2026-12-05T00:00:00+00:00"}

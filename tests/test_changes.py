@@ -9,7 +9,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kioskd.catalogue import seed_catalogue
 from kioskd.changes import ChangeError, apply_changes, weak_pin
 from kioskd.identify import badge_digest, badge_pin_digest
 from kioskd.migrations import MIGRATIONS
@@ -18,18 +17,6 @@ from kioskd.store import Store, StoreError
 
 NOW = 1_796_000_000.0  # 2026-11-30
 KEY = b"k" * 32
-
-
-@pytest.fixture
-def store(tmp_path):
-    s = Store(tmp_path / "kioskd.db")
-    seed_catalogue(s)
-    with s.transaction() as conn:
-        for n in range(1, 10):
-            conn.execute("INSERT INTO lockers (number, size, row, col) VALUES (?, 'S', ?, ?)",
-                         (n, (n - 1) // 3 + 1, (n - 1) % 3 + 1))
-    yield s
-    s.close()
 
 
 def res(rid="R-1001", locker=3, pin="40213377", **extra):

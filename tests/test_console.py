@@ -250,7 +250,7 @@ def test_kpis_from_known_events(staff, th):
     [november, december] = queries.kpis(th, kiosk_id="aalter-1")
     assert (november.month, november.collected, november.outside_hours) == ("2026-11", 4, 2)
     assert november.outside_share == 0.5
-    assert november.median_ready_to_collected == 6.5 * 3600
+    assert november.median_ready_to_collected_seconds == 6.5 * 3600
     assert (december.month, december.collected, december.outside_hours) == ("2026-12", 1, 1)
     page = staff.get("/console/kpis?kiosk=aalter-1&month=2026-11").text
     assert "50 %" in page and "6 h 30 min" in page and "2026-12" not in page.split("Opening hours used")[0]

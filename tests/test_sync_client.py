@@ -9,10 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_sync_support import kiosk_config
 
-from kioskd.catalogue import seed_catalogue
 from kioskd.changes import CURSOR_KEY, ChangeError, apply_changes
 from kioskd.config import ConfigError, load_config, parse_config
-from kioskd.store import Store
 from kioskd.sync import (
     Backoff,
     BadResponse,
@@ -168,18 +166,6 @@ def test_without_token_sync_is_off_with_a_clear_status_and_pickups_go_on(tmp_pat
 
 
 # ---- the cursor is kept with the changes ---------------------------------------------------------------
-
-
-@pytest.fixture
-def store(tmp_path):
-    s = Store(tmp_path / "kioskd.db")
-    seed_catalogue(s)
-    with s.transaction() as conn:
-        for n in range(1, 10):
-            conn.execute("INSERT INTO lockers (number, size, row, col) VALUES (?, 'S', ?, ?)",
-                         (n, (n - 1) // 3 + 1, (n - 1) % 3 + 1))
-    yield s
-    s.close()
 
 
 def test_cursor_is_stored_with_the_changes_or_not_at_all(store):

@@ -6,6 +6,7 @@ and month in the town hall's time zone.
 from __future__ import annotations
 
 import statistics
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -73,6 +74,7 @@ class KpiRow:
     outside_hours: int
     outside_share: float | None  # 0..1
     median_ready_to_collected_seconds: float | None
+    measured: int = 0  # collections with a known ready time (the median's sample)
 
 
 def _alarm_view(alarm: Alarm) -> AlarmView:
@@ -128,16 +130,18 @@ def event_log(th: Townhall, *, kiosk_id: str | None = None, type_prefix: str | N
                           e.note, e.id) for e in session.scalars(query)]
 
 
-def outside_opening_hours(th: Townhall, when: datetime) -> bool:
-    local = when.astimezone(th.config.zone)
+def outside_opening_hours(when: datetime, zone, hours: dict[str, list[tuple[int, int]]]) -> bool:
+    local = when.astimezone(zone)
     minute = local.hour * 60 + local.minute
-    spans = th.config.opening_hours.get(DAY_NAMES[local.weekday()], [])
-    return not any(start <= minute < end for start, end in spans)
+    return not any(start <= minute < end for start, end in hours.get(DAY_NAMES[local.weekday()], []))
 
 
-def kpis(th: Townhall, *, kiosk_id: str | None = None, month: str | None = None) -> list[KpiRow]:
-    """Per kiosk and month of collection: pickups and loans collected, how many outside opening hours, and the
-    median time from ready (loaded) to collected."""
+def kpis(th: Townhall, *, kiosk_id: str | None = None, month: str | None = None,
+         hours_for: Callable[[str], dict[str, list[tuple[int, int]]]] | None = None) -> list[KpiRow]:
+    """Per kiosk and month of collection: pickups and loans collected, how many outside opening hours (the
+    server's ``kpi.opening_hours``, or ``hours_for(kiosk id)``), and the median time from ready (loaded) to
+    collected, from the times the kiosk reported."""
+    zone = th.config.zone
     query = select(Reservation.kiosk_id, Reservation.ready_at, Reservation.collected_at).where(
         Reservation.collected_at.is_not(None))
     if kiosk_id:
@@ -145,14 +149,16 @@ def kpis(th: Townhall, *, kiosk_id: str | None = None, month: str | None = None)
     groups: dict[tuple[str, str], list[tuple[datetime | None, datetime]]] = {}
     with th.sessions() as session:
         for kid, ready_at, collected_at in session.execute(query):
-            key = (kid, collected_at.astimezone(th.config.zone).strftime("%Y-%m"))
+            key = (kid, collected_at.astimezone(zone).strftime("%Y-%m"))
             if month is None or key[1] == month:
                 groups.setdefault(key, []).append((ready_at, collected_at))
     rows = []
+    hours_cache: dict[str, dict] = {}
     for (kid, period), items in sorted(groups.items()):
-        outside = sum(outside_opening_hours(th, collected) for _, collected in items)
+        hours = hours_cache.setdefault(kid, hours_for(kid) if hours_for else th.config.opening_hours)
+        outside = sum(outside_opening_hours(collected, zone, hours) for _, collected in items)
         waits = [(collected - ready).total_seconds() for ready, collected in items
                  if ready is not None and collected >= ready]
         rows.append(KpiRow(kid, period, len(items), outside, outside / len(items),
-                           statistics.median(waits) if waits else None))
+                           statistics.median(waits) if waits else None, len(waits)))
     return rows

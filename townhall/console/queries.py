@@ -8,15 +8,15 @@ their owner wrote them.
 
 from __future__ import annotations
 
-import statistics
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import String, cast, func, select
 
+from townhall import monitor
 from townhall.config import DAYS, parse_opening_hours
 from townhall.models import Change, Event, Reservation, User
-from townhall.monitor import kiosk_grid
+from townhall.monitor import KpiRow, kiosk_grid
 from townhall.runtime import Townhall
 from townhall.services import list_kiosks
 
@@ -177,48 +177,9 @@ def describe_hours(hours: dict[str, list[tuple[int, int]]]) -> list[tuple[str, s
              else "closed") for day in DAYS]
 
 
-def outside_hours(when: datetime, zone, hours: dict[str, list[tuple[int, int]]]) -> bool:
-    local = when.astimezone(zone)
-    minute = local.hour * 60 + local.minute
-    return not any(start <= minute < end for start, end in hours.get(DAYS[local.weekday()], []))
-
-
-@dataclass(frozen=True)
-class Kpi:
-    kiosk_id: str
-    month: str  # "2026-11" in the town hall's time zone
-    collected: int
-    outside_hours: int
-    outside_share: float | None
-    median_ready_to_collected: float | None  # seconds
-    measured: int  # collections with a known ready time (the median's sample)
-
-
-def kpis(th: Townhall, *, kiosk_id: str | None = None, month: str | None = None) -> list[Kpi]:
-    """Per kiosk and month of collection (pickups and loans handed out): how many, how many outside that kiosk's
-    opening hours, and the median time from ready (loaded in its locker) to collected. The times are those the
-    kiosk reported in its ``reservation.loaded`` and ``pickup.collected`` events."""
-    zone = th.config.zone
-    query = select(Reservation.kiosk_id, Reservation.ready_at, Reservation.collected_at).where(
-        Reservation.collected_at.is_not(None))
-    if kiosk_id:
-        query = query.where(Reservation.kiosk_id == kiosk_id)
-    groups: dict[tuple[str, str], list[tuple[datetime | None, datetime]]] = {}
-    with th.sessions() as session:
-        for kid, ready_at, collected_at in session.execute(query):
-            key = (kid, collected_at.astimezone(zone).strftime("%Y-%m"))
-            if month is None or key[1] == month:
-                groups.setdefault(key, []).append((ready_at, collected_at))
-    rows = []
-    hours_cache: dict[str, dict] = {}
-    for (kid, period), items in sorted(groups.items(), key=lambda item: (item[0][0], item[0][1])):
-        hours = hours_cache.setdefault(kid, opening_hours_for(th, kid))
-        outside = sum(outside_hours(collected, zone, hours) for _, collected in items)
-        waits = [(collected - ready).total_seconds() for ready, collected in items
-                 if ready is not None and collected >= ready]
-        rows.append(Kpi(kid, period, len(items), outside, outside / len(items),
-                        statistics.median(waits) if waits else None, len(waits)))
-    return rows
+def kpis(th: Townhall, *, kiosk_id: str | None = None, month: str | None = None) -> list[KpiRow]:
+    """The figures with each kiosk's own opening hours (``opening_hours_for``)."""
+    return monitor.kpis(th, kiosk_id=kiosk_id, month=month, hours_for=lambda kid: opening_hours_for(th, kid))
 
 
 # ---- filters and users ---------------------------------------------------------------------------------
