@@ -130,12 +130,12 @@ def _camera(config: Config, post) -> object | None:
     from kioskd.drivers import camera
 
     if c.driver == "sim":
-        return camera.SimCamera(post, width=c.width, height=c.height)
+        return camera.SimCamera(post, width=c.width, height=c.height, frame_budget_ms=c.frame_budget_ms)
 
     def open_source():
         return camera.OpenCvFrameSource(c.device, width=c.width, height=c.height)
 
-    return camera.QrScanner(open_source(), post, fps=c.fps, reopen=open_source)
+    return camera.QrScanner(open_source(), post, fps=c.fps, reopen=open_source, frame_budget_ms=c.frame_budget_ms)
 
 
 def _tag_reader(config: Config, post) -> object | None:

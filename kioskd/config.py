@@ -134,6 +134,8 @@ class CameraSection:
     width: int = _field(read_int, between(160, 3840), default=640)
     height: int = _field(read_int, between(120, 2160), default=480)
     fps: float = _field(read_number, between(1, 60), default=10.0)
+    # no further decoding stage starts on a frame after this (docs/qr.md); a frame is never queued behind it
+    frame_budget_ms: float = _field(read_number, between(1, 1000), default=40.0)
 
 
 @dataclass(frozen=True)

@@ -124,6 +124,29 @@ def cmd_enrol(args) -> int:
     return 0
 
 
+def cmd_decode(args) -> int:
+    """Decode image files through the kiosk's own pipeline, one JSON line each; exit 1 if any was unreadable."""
+    from kioskd.drivers.qr_pipeline import DecodePipeline, PipelineSettings, read_image
+
+    budget = PipelineSettings.budget_ms
+    if args.config_given or Path(args.config).exists():
+        budget = load_config(args.config).camera.frame_budget_ms
+    pipeline = DecodePipeline(PipelineSettings(budget_ms=budget))
+    failed = False
+    for name in args.images:
+        try:
+            frame = read_image(name)
+        except ValueError as exc:
+            print(json.dumps({"file": name, "error": str(exc)}, ensure_ascii=False), flush=True)
+            failed = True
+            continue
+        pipeline.forget()  # each file is a first look, not the next frame of the last one
+        texts = pipeline.decode(frame)
+        print(json.dumps({"file": name, "texts": texts, "ms": round(pipeline.last_ms, 2)}, ensure_ascii=False),
+              flush=True)
+    return 1 if failed else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kioskctl", description="Staff and technician tools for kioskd.")
     parser.add_argument("--config", default="/etc/kioskd/kioskd.toml", help="the kiosk's TOML configuration")
@@ -150,11 +173,17 @@ def build_parser() -> argparse.ArgumentParser:
                                           "asked for without echo (kept out of the shell history)")
     enrol_cmd.add_argument("--timeout", type=float, default=20.0, help="seconds to wait for the server")
     enrol_cmd.set_defaults(func=cmd_enrol)
+    decode = sub.add_parser("decode", help="decode QR codes in image files as the kiosk's camera would, one JSON "
+                                           "line per file (docs/qr.md)")
+    decode.add_argument("images", nargs="+", metavar="IMAGE")
+    decode.set_defaults(func=cmd_decode)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    given = sys.argv[1:] if argv is None else argv
+    args.config_given = any(a == "--config" or a.startswith("--config=") for a in given)
     try:
         return args.func(args)
     except ConfigError as exc:

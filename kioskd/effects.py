@@ -62,6 +62,14 @@ class CancelAllTimers:
 
 
 @dataclass(frozen=True)
+class SetScanning:
+    """Scan for QR codes at the camera's frame rate (on) or let the scanner idle (off): only screens
+    that accept a code are worth a core's share on a Raspberry Pi."""
+
+    on: bool
+
+
+@dataclass(frozen=True)
 class VerifyPin:
     """Look the code up; answers ``Identified`` or ``IdentificationFailed`` (counting the failure)."""
 

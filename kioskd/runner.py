@@ -103,7 +103,7 @@ class EffectRunner:
             fx.RecordLoaded: self._record_loaded, fx.RecordTakenOut: self._record_taken_out,
             fx.LoadServiceStatus: self._service_status, fx.ServiceRelease: self._service_release,
             fx.SetLockerService: self._set_locker_service, fx.TestCardReader: self._test_card_reader,
-            fx.TestAudio: self._test_audio,
+            fx.TestAudio: self._test_audio, fx.SetScanning: self._set_scanning,
         }
 
     def run(self, effects: Iterable[object]) -> list[object]:
@@ -121,6 +121,11 @@ class EffectRunner:
 
     def _show(self, e: fx.Show) -> None:
         self._screen.show(e.screen, dict(e.params))
+
+    def _set_scanning(self, e: fx.SetScanning) -> None:
+        camera = self._desk.camera if self._desk is not None else None
+        if camera is not None:
+            camera.set_scanning(e.on)
 
     def _set_language(self, e: fx.SetLanguage) -> None:
         self._screen.set_language(e.lang)

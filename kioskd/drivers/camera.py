@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 
 from kioskd.drivers.qr import BACKGROUND, QrDecoder, render_qr  # re-exported: callers import them from here
+from kioskd.drivers.qr_pipeline import DecodePipeline, PipelineSettings
 from kioskd.drivers.worker import BACKOFF_MAX as BACKOFF_MAX  # re-exported: defined here before
 from kioskd.drivers.worker import BACKOFF_MIN as BACKOFF_MIN  # re-exported: defined here before
 from kioskd.drivers.worker import DeviceLifecycle, DeviceWorker
@@ -60,6 +61,8 @@ class OpenCvFrameSource:
         if self._capture.isOpened():
             self._capture.set(cv2.CAP_PROP_FRAME_WIDTH, width)
             self._capture.set(cv2.CAP_PROP_FRAME_HEIGHT, height)
+            # frames the scanner is too slow (or idle) for are dropped, not queued: read the newest
+            self._capture.set(cv2.CAP_PROP_BUFFERSIZE, 1)
         else:
             log.warning("camera %r did not open", device)
 
@@ -143,6 +146,8 @@ class QrScanner(DeviceWorker):
     A code held in front of the camera is in nearly every frame, and sometimes missing from one
     (glare, motion blur); it is posted when it appears and again only after it was absent from
     ``absent_frames`` consecutive frames, so a citizen can take the phone away and scan again.
+    While the screen accepts no code (``set_scanning(False)``) no frame is read or decoded; nobody
+    sees a phone taken away meanwhile, so a code shown after scanning resumes is a new presentation.
     """
 
     device = "camera"
@@ -150,14 +155,18 @@ class QrScanner(DeviceWorker):
     _thread_name = "qr-scanner"
     _log = log
 
-    def __init__(self, source: FrameSource, post: Post, *, decoder: QrDecoder | None = None, fps: float = 10.0,
-                 absent_frames: int = 3, reopen: Callable[[], FrameSource] | None = None) -> None:
+    def __init__(self, source: FrameSource, post: Post, *, decoder: QrDecoder | DecodePipeline | None = None,
+                 fps: float = 10.0, absent_frames: int = 3, reopen: Callable[[], FrameSource] | None = None,
+                 frame_budget_ms: float = PipelineSettings.budget_ms) -> None:
         if not fps > 0:
             raise ValueError(f"fps must be positive, got {fps}")
         if absent_frames < 1:
             raise ValueError(f"absent_frames must be at least 1, got {absent_frames}")
         super().__init__(post)
-        self._decoder = decoder or QrDecoder()
+        self._decoder = decoder or DecodePipeline(PipelineSettings(budget_ms=frame_budget_ms))
+        self._scanning = True
+        self._pauses = self._pauses_seen = 0  # a pause forgets the codes in view (the thread clears them)
+        self._wake = threading.Event()
         self._interval = 1.0 / fps
         self._absent_frames = absent_frames
         self._reopen = reopen
@@ -171,6 +180,17 @@ class QrScanner(DeviceWorker):
         self._last_decode_error = ""
         self._last_frame_at = 0.0
         self._next_read_at = 0.0
+
+    @property
+    def scanning(self) -> bool:
+        return self._scanning
+
+    def set_scanning(self, on: bool) -> None:
+        """Scan (read and decode frames at ``fps``) or idle; called from the main loop."""
+        if not on:
+            self._pauses += 1
+        self._scanning = bool(on)
+        self._wake.set()
 
     @property
     def frames_processed(self) -> int:
@@ -203,6 +223,11 @@ class QrScanner(DeviceWorker):
                 self._scan_once()
 
     def _scan_once(self) -> None:
+        if not self._scanning:
+            self._wake.wait(READ_TIMEOUT)  # short, so stop() still joins promptly
+            self._wake.clear()
+            self._last_frame_at = time.monotonic()  # an idle camera is not a lost one
+            return
         delay = self._next_read_at - time.monotonic()
         if delay > 0 and self._stop.wait(delay):
             return
@@ -234,6 +259,9 @@ class QrScanner(DeviceWorker):
         return frame, getattr(source, "last_read_seq", 0)
 
     def _process(self, frame: np.ndarray, seq: int) -> None:
+        if self._pauses_seen != self._pauses:
+            self._pauses_seen = self._pauses
+            self._in_view.clear()
         try:
             if frame is self._last_frame:
                 texts = self._last_texts
@@ -297,9 +325,9 @@ class SimCamera(QrScanner):
     """
 
     def __init__(self, post: Post, *, width: int = 640, height: int = 480, fps: float = 30.0,
-                 absent_frames: int = 3) -> None:
+                 absent_frames: int = 3, frame_budget_ms: float = PipelineSettings.budget_ms) -> None:
         self.source = SimFrameSource(width, height)
-        super().__init__(self.source, post, fps=fps, absent_frames=absent_frames)
+        super().__init__(self.source, post, fps=fps, absent_frames=absent_frames, frame_budget_ms=frame_budget_ms)
         self._show_lock = threading.Lock()
 
     @property
@@ -308,8 +336,12 @@ class SimCamera(QrScanner):
         return self
 
     def show(self, text: str | None) -> bool:
-        """Show ``text`` (None: take the code away); True once the scanner has caught up."""
+        """Show ``text`` (None: take the code away); True once the scanner has caught up, False at
+        once while it idles (the screen accepts no code, as a real camera would be ignored)."""
         with self._show_lock:
+            if not self._scanning:
+                self.source.show(text)
+                return False
             previous = self.source.text
             frames = self._absent_frames if previous is not None and previous != text else 1
             deadline = time.monotonic() + SIM_WAIT_SECONDS

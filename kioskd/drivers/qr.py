@@ -23,7 +23,6 @@ QUIET_ZONE_MODULES = 4  # what the QR standard asks for; less makes decoders mis
 _Y800 = int.from_bytes(b"Y800", "little")  # zbar's fourcc for 8-bit greyscale
 
 
-
 def _qr_binary_config() -> int | None:
     """zbar's "binary" option number, or None for a zbar too old to have it (before 0.23).
 
@@ -37,10 +36,22 @@ def _qr_binary_config() -> int | None:
     return config.value
 
 
+Box = tuple[int, int, int, int]  # x0, y0, x1, y1 (exclusive) in pixels
+
+
+def _symbol_box(symbol) -> Box:
+    points = [(zbar.zbar_symbol_get_loc_x(symbol, i), zbar.zbar_symbol_get_loc_y(symbol, i))
+              for i in range(zbar.zbar_symbol_get_loc_size(symbol))]
+    if not points:
+        return (0, 0, 0, 0)
+    xs, ys = [x for x, _ in points], [y for _, y in points]
+    return (min(xs), min(ys), max(xs) + 1, max(ys) + 1)
+
+
 _TO_GRAY = {3: cv2.COLOR_BGR2GRAY, 4: cv2.COLOR_BGRA2GRAY}
 
 
-def _to_gray(frame: np.ndarray) -> np.ndarray | None:
+def to_gray(frame: np.ndarray) -> np.ndarray | None:
     """One 8-bit luminance plane, or None for a frame with no pixels or an unknown layout.
 
     zbar reads a single plane; handing it a colour array makes pyzbar keep only the blue channel,
@@ -73,18 +84,20 @@ class QrDecoder:
             raise TypeError(f"frame must be a numpy array, not {type(frame).__name__}")
         if frame.dtype != np.uint8:
             raise TypeError(f"frame must be uint8, not {frame.dtype}")
-        gray = _to_gray(frame)
+        gray = to_gray(frame)
         if gray is None:
             return []
         texts = set()
-        for data in self._scan(gray):
+        for data, _box in self.scan(gray):
             try:
                 texts.add(data.decode("utf-8"))
             except UnicodeDecodeError:
                 log.info("ignoring a QR code whose %d bytes are not UTF-8", len(data))
         return sorted(texts)
 
-    def _scan(self, gray: np.ndarray) -> list[bytes]:
+    def scan(self, gray: np.ndarray) -> list[tuple[bytes, Box]]:
+        """The raw bytes of each QR code zbar finds in a contiguous 8-bit ``gray`` plane, with the
+        code's bounding box ``(x0, y0, x1, y1)`` in pixels of ``gray``."""
         height, width = gray.shape
         pixels = gray.tobytes()  # kept referenced until zbar is done with it
         scanner = zbar.zbar_image_scanner_create()
@@ -106,8 +119,8 @@ class QrDecoder:
                 found = []
                 symbol = zbar.zbar_image_first_symbol(image)
                 while symbol:
-                    found.append(string_at(zbar.zbar_symbol_get_data(symbol),
-                                           zbar.zbar_symbol_get_data_length(symbol)))
+                    data = string_at(zbar.zbar_symbol_get_data(symbol), zbar.zbar_symbol_get_data_length(symbol))
+                    found.append((data, _symbol_box(symbol)))
                     symbol = zbar.zbar_symbol_next(symbol)
                 return found
             finally:

@@ -77,6 +77,7 @@ SERVICE_PHASES = {Phase.SERVICE_HOME, Phase.SERVICE_LOCKERS, Phase.SERVICE_LOCKE
                   Phase.SERVICE_TESTS, Phase.SERVICE_RFID, Phase.SERVICE_CAMERA, Phase.SERVICE_LOG}
 IDLE_TIMED |= SERVICE_PHASES  # service mode ends by itself too, after service.inactivity_seconds
 ACCEPTS_QR = {Phase.ATTRACT, Phase.METHOD, Phase.PIN, Phase.SCAN, Phase.RETURN_IDENTIFY}  # + STAFF_LOAD below
+SCANS_QR = ACCEPTS_QR | {Phase.STAFF_LOAD, Phase.SERVICE_CAMERA}  # the camera scans only here (fx.SetScanning)
 DOOR_PHASES = {Phase.RELEASING, Phase.WAIT_OPEN, Phase.WAIT_CLOSE}
 
 INACTIVITY, WARNING, TICK = "inactivity", "warning", "countdown_tick"
@@ -171,6 +172,8 @@ class PickupFlow:
         new, effects = handler(self, state, event, now)
         if isinstance(event, Tap) and self._timed(new) and new.overlay != "timeout":
             effects.append(fx.StartTimer(INACTIVITY, self.idle_seconds(new)))
+        if (new.phase in SCANS_QR) != (state.phase in SCANS_QR):
+            effects.append(fx.SetScanning(new.phase in SCANS_QR))
         before, after = self.view(state), self.view(new)
         if new.lang != state.lang:
             effects.append(fx.SetLanguage(new.lang))
