@@ -29,6 +29,17 @@ log = logging.getLogger(__name__)
 
 STALL_SECONDS = 2.0  # no frame for this long: the camera counts as lost
 READ_TIMEOUT = 0.25  # longest a read may block, so stop() joins promptly
+# A frame whose 32x24 thumbnail differs from the last decoded frame's by less than this (mean absolute
+# difference, 0-255) shows the same scene: its decode is skipped and the last result stands. An empty reader
+# slot costs a resize per frame instead of a decode; a phone brought into view changes the scene at once.
+STILL_THRESHOLD = 2.5
+STILL_RECHECK_SECONDS = 2.0  # even an unchanged scene is decoded again this often
+# After this long without a change the camera is read at IDLE_FPS only (an empty slot on the start screen
+# costs almost nothing); the first changed frame brings back the full rate. A phone held up to a still
+# scene is therefore seen within 1/IDLE_FPS seconds, then read at full speed.
+STILL_SLOWDOWN_SECONDS = 3.0
+IDLE_FPS = 2.0
+_THUMB = (32, 24)
 SIM_WAIT_SECONDS = 3.0
 
 
@@ -175,6 +186,10 @@ class QrScanner(DeviceWorker):
         self._frames_processed = 0
         self._last_frame: np.ndarray | None = None  # a source repeating the very same array needs no new decode
         self._last_texts: list[str] | None = None
+        self._last_thumb: np.ndarray | None = None  # of the last decoded frame (see STILL_THRESHOLD)
+        self._last_decoded_at = 0.0
+        self._scene_changed_at = 0.0
+        self.decodes_skipped = 0
         self._seq_starts: deque[tuple[int, int]] = deque(maxlen=256)  # (seq, frames processed before it)
         self._problem = "no frames yet"
         self._last_decode_error = ""
@@ -231,7 +246,8 @@ class QrScanner(DeviceWorker):
         delay = self._next_read_at - time.monotonic()
         if delay > 0 and self._stop.wait(delay):
             return
-        self._next_read_at = time.monotonic() + self._interval
+        still = time.monotonic() - self._scene_changed_at >= STILL_SLOWDOWN_SECONDS
+        self._next_read_at = time.monotonic() + (max(self._interval, 1.0 / IDLE_FPS) if still else self._interval)
         got = self._read()
         now = time.monotonic()
         if got is not None:
@@ -263,11 +279,13 @@ class QrScanner(DeviceWorker):
             self._pauses_seen = self._pauses
             self._in_view.clear()
         try:
-            if frame is self._last_frame:
+            if frame is self._last_frame or self._unchanged(frame):
                 texts = self._last_texts
+                self.decodes_skipped += 1
             else:
                 texts = self._decoder.decode(frame)
                 self._last_frame, self._last_texts = frame, texts
+                self._last_decoded_at = time.monotonic()
         except (cv2.error, ValueError) as exc:
             level = logging.DEBUG if str(exc) == self._last_decode_error else logging.WARNING
             log.log(level, "skipped a frame the decoder rejected: %s", exc)
@@ -287,6 +305,21 @@ class QrScanner(DeviceWorker):
                 self._seq_starts.append((seq, self._frames_processed))
             self._frames_processed += 1
             self._progress.notify_all()
+
+    def _unchanged(self, frame: np.ndarray) -> bool:
+        """Whether ``frame`` shows the scene last decoded (and that decode is recent); keeps its thumbnail."""
+        if frame.ndim not in (2, 3) or frame.size == 0:
+            return False
+        thumb = cv2.resize(frame, _THUMB, interpolation=cv2.INTER_AREA).astype(np.int16)
+        last, self._last_thumb = self._last_thumb, thumb
+        now = time.monotonic()
+        if last is None or last.shape != thumb.shape or float(np.abs(thumb - last).mean()) >= STILL_THRESHOLD:
+            self._scene_changed_at = now
+            return False
+        if self._last_texts is None or now - self._last_decoded_at >= STILL_RECHECK_SECONDS:
+            return False  # the same scene, checked again now and then
+        self._last_thumb = last  # compared with the last decoded scene, so a slow drift adds up
+        return True
 
     def _recover(self) -> None:
         self._went_down(self._problem)  # already reported: only shows the latest problem
