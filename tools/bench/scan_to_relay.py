@@ -27,7 +27,7 @@ os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
 os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 
-from stats import figure, ratio  # noqa: E402
+from stats import figure, ratio, run_loop_while  # noqa: E402
 
 TARGET_MS = 20.0
 LOCKERS = range(1, 10)
@@ -91,56 +91,43 @@ def run(runs: int = 30, config: str | None = None) -> dict:
                 k.load([{"type": "reservation", "id": rid, "product": "vouchers", "status": "ready",
                          "locker": n} for rid, n in zip(ids, LOCKERS, strict=False)])
                 toks = [k.token_for(rid) for rid in ids]
-                stop = threading.Event()
-                errors: list[BaseException] = []
+                def driver(toks=toks, first=done) -> None:
+                    for i, token in enumerate(toks):
+                        locker = LOCKERS[i]
+                        name = relay_name[locker]
+                        _wait(lambda: k.screen == "attract")
+                        with cond:
+                            before = len(stamps.get(name, []))
+                        via_camera = (first + i) % 2 == 0
+                        if via_camera:
+                            seq = source.show(token)
+                        else:
+                            posted = time.perf_counter()
+                            k.kiosk.post(QrScanned(token))
+                        def pulsed(name=name, before=before) -> bool:
+                            return len(stamps.get(name, [])) > before
 
-                def driver(toks=toks, first=done, stop=stop, errors=errors) -> None:
-                    try:
-                        for i, token in enumerate(toks):
-                            locker = LOCKERS[i]
-                            name = relay_name[locker]
-                            _wait(lambda: k.screen == "attract")
-                            with cond:
-                                before = len(stamps.get(name, []))
-                            via_camera = (first + i) % 2 == 0
-                            if via_camera:
-                                seq = source.show(token)
-                            else:
-                                posted = time.perf_counter()
-                                k.kiosk.post(QrScanned(token))
-                            def pulsed(name=name, before=before) -> bool:
-                                return len(stamps.get(name, [])) > before
+                        with cond:
+                            if not cond.wait_for(pulsed, 5.0):
+                                raise RuntimeError(f"locker {locker} was not released within 5 s")
+                            energised = stamps[name][before]
+                        if via_camera:
+                            samples["scan"].append((energised - delivered[seq]) * 1000)
+                            samples["scan_commit_to_relay"].append((energised - commits[-1]) * 1000)
+                            camera.show(None)
+                        else:
+                            samples["posted"].append((energised - posted) * 1000)
+                        _wait(lambda: k.screen == "locker_open")
+                        k.parts.lock_bank.open_door(locker)
+                        _wait(lambda: k.screen == "close_door")
+                        k.parts.lock_bank.close_door(locker)
+                        _wait(lambda: k.screen == "thanks")
+                        x, y = k.parts.screen.center_of("done")
+                        for kind in (pygame.MOUSEBUTTONDOWN, pygame.MOUSEBUTTONUP):
+                            pygame.event.post(pygame.event.Event(kind, pos=(x, y), button=1, touch=False))
 
-                            with cond:
-                                if not cond.wait_for(pulsed, 5.0):
-                                    raise RuntimeError(f"locker {locker} was not released within 5 s")
-                                energised = stamps[name][before]
-                            if via_camera:
-                                samples["scan"].append((energised - delivered[seq]) * 1000)
-                                samples["scan_commit_to_relay"].append((energised - commits[-1]) * 1000)
-                                camera.show(None)
-                            else:
-                                samples["posted"].append((energised - posted) * 1000)
-                            _wait(lambda: k.screen == "locker_open")
-                            k.parts.lock_bank.open_door(locker)
-                            _wait(lambda: k.screen == "close_door")
-                            k.parts.lock_bank.close_door(locker)
-                            _wait(lambda: k.screen == "thanks")
-                            x, y = k.parts.screen.center_of("done")
-                            for kind in (pygame.MOUSEBUTTONDOWN, pygame.MOUSEBUTTONUP):
-                                pygame.event.post(pygame.event.Event(kind, pos=(x, y), button=1, touch=False))
-                    except BaseException as exc:  # noqa: BLE001 - reported after the loop stops
-                        errors.append(exc)
-                    finally:
-                        stop.set()
-
-                thread = threading.Thread(target=driver)
-                thread.start()
-                k.kiosk.run(stop)
-                thread.join()
+                run_loop_while(k.kiosk, driver)
                 k.settle()
-                if errors:
-                    raise errors[0]
                 done += batch
     finally:
         journal.commit_release = original_commit

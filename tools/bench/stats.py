@@ -17,3 +17,27 @@ def ratio(value: float | None, baseline: float | None) -> float | None:
     if value is None or not baseline:
         return None
     return round(value / baseline, 3)
+
+
+def run_loop_while(kiosk, body) -> None:
+    """Run ``body`` in a thread while the kiosk's production loop (``Kiosk.run``) runs here, as on a real
+    kiosk; the loop stops when ``body`` returns, and an exception in ``body`` is raised here afterwards."""
+    import threading
+
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def driver() -> None:
+        try:
+            body()
+        except BaseException as exc:  # noqa: BLE001 - re-raised below, after the loop stopped
+            errors.append(exc)
+        finally:
+            stop.set()
+
+    thread = threading.Thread(target=driver)
+    thread.start()
+    kiosk.run(stop)
+    thread.join()
+    if errors:
+        raise errors[0]

@@ -28,9 +28,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # tools/bench/stats.py
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
 os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
+
+from stats import run_loop_while  # noqa: E402
 
 
 def figures(samples_ms: list[float]) -> dict:
@@ -77,9 +80,6 @@ def run(touches: int, config: str) -> dict:
         screen = k.parts.screen
         # the harness's clock stands still, so no inactivity timer interrupts the 200 touches
         watch = FrameWatch(screen)
-        stop = threading.Event()
-        errors: list[BaseException] = []
-
         def touch(action: str, kind: str) -> None:
             x, y = screen.center_of(action)
             for down in (True, False):
@@ -92,23 +92,13 @@ def run(touches: int, config: str) -> dict:
                 time.sleep(0.03)  # a finger is not faster than this; lets the loop go back to sleep
 
         def driver() -> None:
-            try:
-                time.sleep(0.2)
-                for i in range(touches // 2):
-                    time.sleep(0.011 * (i % 9))  # touches land at varied points of the poll cycle
-                    touch("pickup", "idle")  # attract -> method
-                    touch("back", "session")  # method -> attract (session ends)
-            except BaseException as exc:  # noqa: BLE001 - reported after the loop stops
-                errors.append(exc)
-            finally:
-                stop.set()
+            time.sleep(0.2)
+            for i in range(touches // 2):
+                time.sleep(0.011 * (i % 9))  # touches land at varied points of the poll cycle
+                touch("pickup", "idle")  # attract -> method
+                touch("back", "session")  # method -> attract (session ends)
 
-        thread = threading.Thread(target=driver)
-        thread.start()
-        k.kiosk.run(stop)
-        thread.join()
-        if errors:
-            raise errors[0]
+        run_loop_while(k.kiosk, driver)
         baseline = _redraw_baseline(screen, touches)
     out = {name: figures(samples) for name, samples in results.items()}
     out["baseline_full_redraw"] = figures(baseline)
