@@ -20,6 +20,7 @@ from kioskd.diagnostics import ServiceDesk
 from kioskd.drivers.cards import pcsc_status
 from kioskd.drivers.locks import GpioLockBank, LockElectrics, LockWiring, SimLockBank, real_pin_factory
 from kioskd.drivers.speech import Speaker, build_speaker
+from kioskd.eid_verify import RootsError
 from kioskd.events import DeviceStatus
 from kioskd.flows.alarms import AlarmMonitor, AlarmSettings
 from kioskd.flows.lockout import LockoutPolicy
@@ -28,6 +29,7 @@ from kioskd.identify import Identifier
 from kioskd.inventory import lockers_in_service
 from kioskd.journal import reconcile_doors, recover_after_restart
 from kioskd.logbuffer import RecentLog
+from kioskd.proofs import IdentityProofs
 from kioskd.runner import NO_LOCKER_IN_SERVICE, EffectRunner
 from kioskd.secrets import load_or_create_key
 from kioskd.store import Store
@@ -56,11 +58,13 @@ class Parts:
     tag_reader: object | None = None
     recovered: list[str] = field(default_factory=list)
     sync: object | None = None  # kioskd.sync.SyncClient when [sync] is configured and the kiosk enrolled
+    card_reader: object | None = None  # the eID reader (kioskd.drivers.eid_reader) when [eid] configures one
+    itsme: object | None = None  # the town hall's itsme link (kioskd.itsme_link) when [itsme] configures one
 
     def close(self) -> None:
         if self.sync is not None:  # first: it reads the doors and the database
             self.sync.stop()
-        for driver in (self.camera, self.tag_reader):
+        for driver in (self.itsme, self.card_reader, self.camera, self.tag_reader):
             if driver is not None:
                 driver.stop()
         self.lock_bank.close()
@@ -82,7 +86,8 @@ def pickup_settings(config: Config) -> PickupSettings:
     return PickupSettings(
         default_language=config.kiosk.default_language, languages=config.kiosk.languages,
         pin_length=config.identification.pin_length, reopen_grace_seconds=p.reopen_grace_seconds,
-        max_reopens=p.max_reopens, door_open_timeout_seconds=p.door_open_timeout_seconds,
+        max_reopens=p.max_reopens, eid=config.eid.driver != "none", card_pin_pad=config.eid.pin_pad,
+        itsme=config.itsme.driver != "none", door_open_timeout_seconds=p.door_open_timeout_seconds,
         door_close_reminder_seconds=p.door_close_reminder_seconds,
         door_left_open_alarm_seconds=p.door_left_open_alarm_seconds, inactivity_seconds=p.inactivity_seconds,
         timeout_warning_seconds=p.timeout_warning_seconds, max_extensions=p.max_extensions,
@@ -147,6 +152,55 @@ def _tag_reader(config: Config, post) -> object | None:
     if c.driver == "sim":
         return rfid.SimTagReader(post, protocol=c.protocol, hold_seconds=c.hold_seconds)
     return rfid.SerialTagReader(c.port, post, baudrate=c.baudrate, protocol=c.protocol, hold_seconds=c.hold_seconds)
+
+
+def _card_reader(config: Config, post) -> object | None:
+    """The eID reader; the simulator's trusts a test root it makes itself (kioskd.eid_testcard), unless
+    ``eid.roots_dir`` names other roots (then its test cards are refused as forged, as on a real kiosk)."""
+    c = config.eid
+    if c.driver == "none":
+        return None
+    from kioskd.drivers import eid_reader
+    from kioskd.eid_verify import SHIPPED_ROOTS, load_roots
+
+    if c.driver == "sim":
+        from kioskd.eid_testcard import TestPki
+
+        pki = TestPki.generate()
+        roots = load_roots(c.roots_dir) if c.roots_dir else [pki.root]
+        reader = eid_reader.SimEidReader(post, roots=roots, pin_pad=c.pin_pad)
+        reader.pki = pki  # the harness makes its test cards with it
+        return reader
+    return eid_reader.PcscEidReader(post, roots=load_roots(c.roots_dir or SHIPPED_ROOTS), reader_name=c.reader,
+                                    pin_pad=c.pin_pad)
+
+
+def _itsme_link(config: Config, directory: Path, key: bytes, store: Store, post) -> object | None:
+    """itsme through the town hall (the kiosk's sync token), or the simulator's twin of it."""
+    c = config.itsme
+    if c.driver == "none":
+        return None
+    from kioskd import itsme_link
+
+    if c.driver == "sim":
+        return itsme_link.SimItsmeLink(post, matches=lambda reservation_id, number: _person_matches(
+            store, key, reservation_id, number))
+    from kioskd.sync import TokenError, read_token, token_path
+
+    try:
+        token = read_token(token_path(config.sync, directory))
+    except TokenError as exc:
+        log.warning("itsme disabled: %s", exc)
+        return None
+    return itsme_link.ItsmeLink(config.sync.server, token, post, timeout=c.timeout_seconds)
+
+
+def _person_matches(store: Store, key: bytes, reservation_id: str, number: str) -> bool:
+    """The simulator's itsme twin plays the town hall: the same keyed-hash match on the kiosk's own rows."""
+    from kioskd.eid import national_number_digest
+
+    return store.conn.execute("SELECT 1 FROM reservation_people WHERE reservation_id = ? AND digest = ?",
+                              (reservation_id, national_number_digest(key, number))).fetchone() is not None
 
 
 def _start_optional(name: str, driver, kiosk: Kiosk) -> object | None:
@@ -223,21 +277,33 @@ def build(config: Config, *, data_dir: str | Path | None = None, clock: Clock | 
         kiosk.devices["speech"] = DeviceStatus("speech", False, speaker.status)
         kiosk.post(kiosk.devices["speech"])
     configured = {"locks": True, "rfid": config.rfid.driver != "none", "camera": config.camera.driver != "none",
-                  "speech": config.speech.driver != "none", "cards": False}
+                  "speech": config.speech.driver != "none", "cards": config.eid.driver != "none"}
+    try:
+        card_reader = _card_reader(config, kiosk.post)
+    except RootsError as exc:  # the trusted roots could not be read: no card can be verified
+        log.warning("eID disabled: %s", exc)
+        kiosk.devices["cards"] = DeviceStatus("cards", False, str(exc))
+        kiosk.post(kiosk.devices["cards"])
+        card_reader = None
+    card_status = card_reader.card_reader_status if card_reader is not None else pcsc_status
     desk = ServiceDesk(store=store, lockers=tuple(spec.number for spec in config.lockers),
                        door_is_open=lock_bank.door_is_open, devices=lambda: kiosk.devices, configured=configured,
-                       timezone=config.kiosk.timezone, recent_log=recent_log, card_status=pcsc_status)
+                       timezone=config.kiosk.timezone, recent_log=recent_log, card_status=card_status)
+    proofs = IdentityProofs(identifier=identifier, key=key, clock=clock, timezone=config.kiosk.timezone)
     kiosk.attach(EffectRunner(store=store, identifier=identifier, lock_bank=lock_bank, screen=screen,
                               speaker=speaker, clock=clock, timers=kiosk.timers, language=lambda: screen.language,
-                              desk=desk, post=kiosk.post))
+                              desk=desk, post=kiosk.post, proofs=proofs))
     camera = _start_optional("camera", _camera(config, kiosk.post), kiosk)
     tag_reader = _start_optional("rfid", _tag_reader(config, kiosk.post), kiosk)
+    proofs.card_reader = _start_optional("cards", card_reader, kiosk)
+    proofs.itsme = _itsme_link(config, directory, key, store, kiosk.post)
     desk.camera, desk.tag_reader = camera, tag_reader
-    kiosk.start(qr_available=camera is not None)
+    kiosk.start(qr_available=camera is not None, eid_available=proofs.card_reader is not None)
     if not lockers_in_service(store):
         kiosk.post(DeviceStatus("locks", False, NO_LOCKER_IN_SERVICE))
     return Parts(config, directory, key, store, kiosk, lock_bank, screen, speaker, camera, tag_reader, recovered,
-                 sync=_sync_client(config, directory, key, kiosk, lock_bank, clock))
+                 sync=_sync_client(config, directory, key, kiosk, lock_bank, clock), card_reader=proofs.card_reader,
+                 itsme=proofs.itsme)
 
 
 def headless() -> bool:

@@ -13,13 +13,15 @@ from dataclasses import dataclass, field
 
 from kioskd.catalogue import CatalogueError, Product, get_product, product_from_mapping, save_product
 from kioskd.clock import iso, parse_iso
+from kioskd.eid import national_number_digest, national_number_valid
 from kioskd.identify import badge_digest, badge_pin_digest
 from kioskd.inventory import LOAN_OUT_STATUSES, normalise_tag, occupants
 from kioskd.secrets import keyed_hash
 from kioskd.store import Store
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-RESERVATION_FIELDS = {"type", "id", "product", "status", "locker", "pin", "expires_at", "tags"}
+RESERVATION_FIELDS = {"type", "id", "product", "status", "locker", "pin", "expires_at", "tags", "national_number",
+                      "authorised"}
 CANCEL_FIELDS = {"type", "id"}
 BADGE_FIELDS = {"type", "uid", "role", "pin", "name"}
 BADGE_REVOKE_FIELDS = {"type", "uid"}
@@ -34,6 +36,7 @@ PIN_FREE_SQL = ("(r.status IN ('cancelled', 'expired', 'returned', 'closed')"
                 " OR (r.status = 'collected' AND r.kind = 'pickup'))")
 ROLES = ("staff", "technician")
 MAX_TAGS = 100
+MAX_AUTHORISED = 10  # people a holder may authorise to collect a personal document on their behalf
 BADGE_PIN_DIGITS = (4, 12)
 NAME_LENGTH = 80
 
@@ -163,6 +166,7 @@ def _apply_reservation(store: Store, change: dict, *, key: bytes, pin_length: in
     elif locker is not None:
         raise _Invalid("locker: only a ready reservation has a locker")
     tags = _loan_tags(store, change, rid, product, key=key)
+    people = _people(store, change, rid, product, key=key)
     pin = change.get("pin")
     if pin is not None and (not isinstance(pin, str) or not pin.isascii() or not pin.isdigit()
                             or len(pin) != pin_length):
@@ -200,6 +204,17 @@ def _apply_reservation(store: Store, change: dict, *, key: bytes, pin_length: in
         store.conn.execute("DELETE FROM reservation_tags WHERE reservation_id = ?", (rid,))
         store.conn.executemany("INSERT INTO reservation_tags (reservation_id, tag) VALUES (?, ?)",
                                [(rid, tag) for tag in tags])
+    if people is not None:
+        holder, authorised = people
+        if holder is not None:
+            store.conn.execute("DELETE FROM reservation_people WHERE reservation_id = ? AND role = 'holder'", (rid,))
+        if authorised is not None:
+            store.conn.execute("DELETE FROM reservation_people WHERE reservation_id = ? AND role = 'authorised'",
+                               (rid,))
+        rows = [(rid, holder, "holder")] if holder is not None else []
+        rows += [(rid, digest, "authorised") for digest in authorised or () if digest != holder]
+        store.conn.executemany("INSERT OR IGNORE INTO reservation_people (reservation_id, digest, role)"
+                               " VALUES (?, ?, ?)", rows)
     if pin is not None:
         digest = keyed_hash(key, "pin", pin)
         holder = store.conn.execute(
@@ -213,6 +228,48 @@ def _apply_reservation(store: Store, change: dict, *, key: bytes, pin_length: in
         store.conn.execute("DELETE FROM credentials WHERE reservation_id = ? AND kind = 'pin'", (rid,))
         store.conn.execute("INSERT INTO credentials (kind, digest, reservation_id) VALUES ('pin', ?, ?)",
                            (digest, rid))
+
+
+def _people(store: Store, change: dict, rid: str, product: Product, *,
+            key: bytes) -> tuple[str | None, list[str] | None] | None:
+    """The holder's and the authorised people's keyed hashes, checked; None when the change names nobody.
+
+    Only a ``strong`` product's reservation names people (no personal data is taken that is not needed),
+    and a new one must name its holder: without it nobody could ever collect it. An update that leaves
+    both fields out keeps the people already known (the town hall erases the numbers once delivered); one
+    that names the holder names the complete ``authorised`` list with it (left out: nobody).
+    A number is never echoed in an error: the problem says which field, not whose number.
+    """
+    number, authorised = change.get("national_number"), change.get("authorised")
+    if number is None and authorised is None:
+        if product.identification == "strong" and not store.conn.execute(
+                "SELECT 1 FROM reservation_people WHERE reservation_id = ? AND role = 'holder'", (rid,)).fetchone():
+            raise _Invalid(f"national_number: a reservation for {product.code} (strong identification) must name"
+                           " its holder's national register number")
+        return None
+    if product.identification != "strong":
+        field_name = "national_number" if number is not None else "authorised"
+        raise _Invalid(f"{field_name}: only a reservation for a product with strong identification names people;"
+                       f" {product.code} is collected with its code")
+    holder = None
+    if number is not None:
+        if not isinstance(number, str) or not national_number_valid(number):
+            raise _Invalid("national_number: expected 11 digits with a valid check number")
+        holder = national_number_digest(key, number)
+    elif not store.conn.execute("SELECT 1 FROM reservation_people WHERE reservation_id = ? AND role = 'holder'",
+                                (rid,)).fetchone():
+        raise _Invalid("national_number: required with authorised people when the holder is not yet known")
+    digests = None
+    if number is not None and authorised is None:
+        authorised = []  # a new holder comes with the complete list of people they authorise (none here)
+    if authorised is not None:
+        if not isinstance(authorised, list) or len(authorised) > MAX_AUTHORISED:
+            raise _Invalid(f"authorised: expected a list of at most {MAX_AUTHORISED} national register numbers")
+        for i, other in enumerate(authorised):
+            if not isinstance(other, str) or not national_number_valid(other):
+                raise _Invalid(f"authorised[{i}]: expected 11 digits with a valid check number")
+        digests = list(dict.fromkeys(national_number_digest(key, other) for other in authorised))
+    return holder, digests
 
 
 def _apply_cancel(store: Store, change: dict, *, now: float) -> None:

@@ -205,6 +205,25 @@ class ServiceSection:
     relay_test_seconds: float = _field(read_number, between(0.5, 60), default=3.0)  # per door, in a relay test
 
 
+@dataclass(frozen=True)
+class EidSection:
+    """The Belgian eID card reader (docs/identity.md): strong identification that works offline."""
+
+    driver: str = _field(read_string, one_of("none", "pcsc", "sim"), default="none")
+    reader: str = _field(read_string, default="")  # part of the PC/SC reader's name; empty: the first reader
+    pin_pad: bool = _field(read_bool, default=False)  # verify the card PIN on the reader's own keypad
+    # the trusted Belgian root certificates (PEM/DER files); left out: the ones shipped with kioskd
+    roots_dir: Path | None = _field(read_path, default=None)
+
+
+@dataclass(frozen=True)
+class ItsmeSection:
+    """itsme through the town hall (docs/itsme.md): needs [sync]; the kiosk never holds itsme credentials."""
+
+    driver: str = _field(read_string, one_of("none", "townhall", "sim"), default="none")
+    timeout_seconds: float = _field(read_number, between(0.5, 60), default=5.0)
+
+
 def _check_server_url(value: str) -> str | None:
     scheme, sep, rest = value.partition("://")
     if not sep or scheme not in ("http", "https") or not rest.split("/")[0] or any(c.isspace() for c in value):
@@ -259,6 +278,8 @@ class Config:
     speech: SpeechSection
     service: ServiceSection = ServiceSection()
     sync: SyncSection | None = None  # no [sync] section: the kiosk does not sync
+    eid: EidSection = EidSection()
+    itsme: ItsmeSection = ItsmeSection()
 
     def locker(self, number: int) -> LockerSpec | None:
         return next((spec for spec in self.lockers if spec.number == number), None)
@@ -266,14 +287,14 @@ class Config:
     @property
     def all_simulated(self) -> bool:
         """True when no real device is driven, so the kiosk can run on any desktop."""
-        return {self.locks.driver, self.rfid.driver, self.camera.driver} <= {"sim", "none"}
+        return {self.locks.driver, self.rfid.driver, self.camera.driver, self.eid.driver} <= {"sim", "none"}
 
 
 _SECTIONS: dict[str, type] = {
     "kiosk": KioskSection, "lockers": LockerSpec, "locks": LocksSection, "rfid": RfidSection,
     "camera": CameraSection, "pickup": PickupSection, "lockout": LockoutSection,
     "identification": IdentificationSection, "ui": UiSection, "speech": SpeechSection,
-    "service": ServiceSection, "sync": SyncSection,
+    "service": ServiceSection, "sync": SyncSection, "eid": EidSection, "itsme": ItsmeSection,
 }
 _OPTIONAL_SECTIONS = {"sync"}  # absent: None, not a section of defaults
 _REQUIRED_SECTIONS = {"kiosk": "a [kiosk] section", "lockers": "at least one [[lockers]] table",
@@ -407,6 +428,8 @@ def _check_cross_fields(values: dict[str, Any], problems: _Problems) -> None:
     if low is not None and high is not None and high < low:
         problems.add("sync.backoff_max_seconds",
                      f"must be at least sync.backoff_min_seconds ({show(low)}), got {show(high)}")
+    if values.get("itsme", {}).get("driver") == "townhall" and "sync" not in values:
+        problems.add("itsme.driver", '"townhall" needs a [sync] section: the town hall runs itsme for the kiosk')
     key = values.get("identification", {}).get("qr_public_key")
     driver = values.get("locks", {}).get("driver")
     if driver in ("gpio", "rs485") and key is not None \
@@ -451,6 +474,7 @@ def _check(document: dict[str, Any], path: Path) -> Config:
     speech = values["speech"]
     speech.update(cache_dir=_resolve(speech["cache_dir"], base),
                   recordings_dir=_resolve(speech["recordings_dir"], base))
+    values["eid"]["roots_dir"] = _resolve(values["eid"]["roots_dir"], base)
     if "sync" in values:
         values["sync"].update(server=values["sync"]["server"].rstrip("/"),
                               token_file=_resolve(values["sync"]["token_file"], base))

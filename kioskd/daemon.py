@@ -82,8 +82,8 @@ class Kiosk:
     def attach(self, runner: EffectRunner) -> None:
         self.runner = runner
 
-    def start(self, qr_available: bool) -> None:
-        self.state, effects = self.flow.start(qr_available)
+    def start(self, qr_available: bool, eid_available: bool = False) -> None:
+        self.state, effects = self.flow.start(qr_available, eid_available=eid_available)
         self._run_effects(effects)
 
     # ---- one event, to completion ----------------------------------------------------------------
@@ -112,7 +112,8 @@ class Kiosk:
             self.timers.cancel_all()
             state = self.state
             self.state, effects = self.flow.start(state.qr_available if state else True,
-                                                  out_of_service=state.out_of_service if state else False)
+                                                  out_of_service=state.out_of_service if state else False,
+                                                  eid_available=state.eid_available if state else False)
             try:
                 self._run_effects(effects)
             except Exception:  # noqa: BLE001 - a failing screen or voice must not stop the loop either

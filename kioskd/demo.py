@@ -24,11 +24,13 @@ from pathlib import Path
 
 from kioskd.app import headless
 from kioskd.demo_townhall import DemoError
-from kioskd.ui.simpanel import DEMO_BADGE, DEMO_TAG, DEMO_TECHNICIAN_BADGE
+from kioskd.ui.simpanel import DEMO_BADGE, DEMO_HOLDER, DEMO_STRANGER, DEMO_TAG, DEMO_TECHNICIAN_BADGE
 
 DEMO_PINS = {"R-1001": ("room-key", 1, "40213377"), "R-1002": ("vouchers", 2, "51627384"),
              "R-1003": ("party-material", 7, "62738495"), "R-1004": ("passport", 3, "73849506"),
-             "R-1005": ("vouchers", 5, "84950617")}
+             "R-1005": ("vouchers", 5, "84950617"), "R-1008": ("driving-licence", 8, "95061728")}
+# the personal documents name their holder (a test number); the kiosk keeps only its keyed hash
+DEMO_HOLDERS = {"R-1004": DEMO_HOLDER[0], "R-1008": DEMO_HOLDER[0]}
 
 
 # the room key and the party material are loans: their items carry RFID tags and come back to the kiosk
@@ -48,6 +50,8 @@ def demo_changes(now: datetime) -> list[dict]:
     for change in changes:
         if change["id"] in DEMO_LOAN_TAGS:
             change["tags"] = DEMO_LOAN_TAGS[change["id"]]
+        if change["id"] in DEMO_HOLDERS:
+            change["national_number"] = DEMO_HOLDERS[change["id"]]
     changes.append({"type": "badge", "role": "staff", **DEMO_STAFF})
     changes.append({"type": "badge", "role": "technician", **DEMO_TECHNICIAN})
     changes += [{"type": "reservation", "id": rid, "product": product, "status": "awaiting_stock", "pin": pin}
@@ -109,12 +113,48 @@ def run_tour(config: str, data_dir: Path, out: Path, townhall=None) -> list[Path
         shot("error-unknown-code-nl")
         k.press("ok")
         k.press("method:pin")
-        k.type_code("73849506")
-        shot("error-strong-required-nl")
+        k.type_code("73849506")  # the passport: the PIN says which, the eID or itsme must say who
+        shot("prove-nl")
+        k.press("prove:eid")
+        shot("eid-insert-nl")
+        k.insert_card(*DEMO_STRANGER)
+        shot("error-identity-mismatch-nl")
         k.press("help")
         shot("help-nl")
         k.press("back")
+        k.remove_card()
         k.press("ok")
+        if townhall is None:  # with the town hall, itsme is shown on a reservation the town hall knows (below)
+            k.press("prove:itsme")
+            shot("itsme-nl")
+            k.press("back")
+        k.press("prove:eid")
+        k.insert_card(*DEMO_HOLDER)
+        shot("locker-open-eid-take-card-nl")
+        k.open_door(3)
+        k.close_door(3)
+        k.remove_card()
+        k.press("done")
+        k.press("lang:fr")
+        k.press("pickup")
+        k.press("method:pin")
+        k.type_code("95061728")  # the driving licence, proven with itsme this time (the Sim town hall)
+        if townhall is None:
+            k.press("prove:itsme")
+            shot("itsme-fr")
+            k.itsme_confirm(DEMO_HOLDER[0])
+            shot("locker-open-itsme-fr")
+        else:  # the demo town hall never heard of R-1008 (loaded at the kiosk only): the eID proves it
+            k.press("prove:eid")
+            k.insert_card(*DEMO_HOLDER)
+            shot("locker-open-eid-fr")
+        k.open_door(8)
+        k.close_door(8)
+        k.remove_card()
+        k.press("done")
+        k.press("lang:nl")
+        k.press("pickup")
+        k.press("method:pin")
         k.advance(45)
         shot("timeout-nl")
         k.press("restart")
@@ -274,6 +314,7 @@ def console_round_trip(k, townhall, shot: Callable[[str], None], shots: list[Pat
             raise RuntimeError(f"the town hall did not see {rid} collected")
         print(f"  console: {rid} collected (the town hall knew {time.monotonic() - started:.1f} s later)",
               flush=True)
+        itsme_round_trip(k, townhall, shot)
     finally:
         console.close()
     number = len(shots) + 1
@@ -286,6 +327,43 @@ def console_round_trip(k, townhall, shot: Callable[[str], None], shots: list[Pat
     return rid
 
 
+def itsme_round_trip(k, townhall, shot: Callable[[str], None], rid: str = "TH-2004") -> None:
+    """A personal document proven with itsme through the real town hall: ``townhall demo-data`` made the driving
+    licence TH-2004 for the demo holder; staff load it, the citizen names it with its QR code, chooses itsme, and
+    the kiosk shows the QR the town hall got from itsme (the demo's protocol double); the "app" scans and
+    confirms; the town hall runs CIBA to the end and tells the kiosk only "match"."""
+    query = "SELECT status FROM reservations WHERE id = ?"
+    if not _wait(lambda: k.store.conn.execute(query, (rid,)).fetchone(), 30, k):
+        raise RuntimeError(f"the kiosk did not receive {rid} from the town hall")
+    k.log_in(DEMO_BADGE, DEMO_STAFF["pin"])
+    k.press("load")
+    press_listed(k, f"load:{rid}")
+    locker = k.kiosk.state.locker
+    k.open_door(locker)
+    k.close_door(locker)
+    k.press("restart")
+    k.press("lang:en")
+    k.press("pickup")
+    k.press("method:qr")
+    k.show_qr(k.token_for(rid))  # the demo town hall signs with the simulator's test key: the same token
+    k.show_qr(None)
+    k.press("prove:itsme")
+    if not _wait(lambda: k.kiosk.state.itsme_qr, 15, k):
+        raise RuntimeError(f"the town hall did not open an itsme session for {rid}: {k.kiosk.state.error}")
+    shot("townhall-itsme-en")
+    townhall.itsme_app.scan()
+    townhall.itsme_app.confirm(DEMO_HOLDER[0])
+    started = time.monotonic()
+    if not _wait(lambda: k.screen == "locker_open", 30, k):
+        raise RuntimeError(f"itsme did not open {rid}'s locker: {k.screen} {k.kiosk.state.error}")
+    print(f"  itsme:   the holder confirmed in the app; the town hall said \"match\" "
+          f"{time.monotonic() - started:.1f} s later and locker {locker} opened", flush=True)
+    shot("townhall-itsme-locker-open-en")
+    k.open_door(locker)
+    k.close_door(locker)
+    k.press("done")
+
+
 def with_townhall(config: str, kiosk_dir: Path, server_dir: Path, *, port: int = 0):
     """Start the demo town hall (server_dir) and enrol the kiosk (kiosk_dir) there: (server, sync config).
 
@@ -295,20 +373,30 @@ def with_townhall(config: str, kiosk_dir: Path, server_dir: Path, *, port: int =
     from kioskd.ctl import main as kioskctl
     from kioskd.demo_townhall import DEMO_USER, DemoError, DemoTownhall, kiosk_sync_config
     from kioskd.sim import SIM_PRIVATE_KEY
+    from townhall.itsme_double import start_itsme_double
 
     kiosk_id = load_config(config).kiosk.id
-    server = DemoTownhall(server_dir, kiosk_id=kiosk_id, sim_key=Path(config).parent / SIM_PRIVATE_KEY, port=port)
     token = kiosk_dir / "sync.token"
-    if not (server.exists and token.exists()):
+    if not ((server_dir / "townhall.db").exists() and token.exists()):
         for directory in (server_dir, kiosk_dir):
             if directory.exists():
                 shutil.rmtree(directory)
+    # the itsme service itself is played by a protocol double in this process (never the real itsme): the
+    # town hall talks CIBA to it over HTTP, and the panel's "itsme" buttons act as the citizen's app
+    _, itsme_app = start_itsme_double(server_dir / "itsme-rp.key")
+    server = DemoTownhall(server_dir, kiosk_id=kiosk_id, sim_key=Path(config).parent / SIM_PRIVATE_KEY, port=port,
+                          itsme=itsme_app.townhall_section)
+    server.itsme_app = itsme_app
     print(f"Town hall: demo data in {server.directory}", flush=True)
-    server.prepare(enrolment_code=not token.exists())
-    server.start()
+    try:
+        server.prepare(enrolment_code=not token.exists())
+        server.start()
+    except BaseException:
+        itsme_app.stop()
+        raise
     try:
         sync_config = kiosk_sync_config(Path(config), kiosk_dir / "kiosk.toml", data_dir=kiosk_dir,
-                                        server=server.url)
+                                        server=server.url, itsme=True)
         if not token.exists() and kioskctl(["--config", str(sync_config), "enrol", "--server", server.url,
                                             "--code", server.take_enrolment_code()]) != 0:
             raise DemoError("the kiosk could not enrol at the demo town hall")
@@ -324,7 +412,7 @@ def with_townhall(config: str, kiosk_dir: Path, server_dir: Path, *, port: int =
 class SimulatorWindow:
     """The kiosk plus the hardware panel; panel clicks drive the Sim devices, never the flows."""
 
-    def __init__(self, config_path: str, data_dir: Path, prompts_dir: Path | None = None) -> None:
+    def __init__(self, config_path: str, data_dir: Path, prompts_dir: Path | None = None, itsme_app=None) -> None:
         from dataclasses import replace
 
         from kioskd.app import build
@@ -337,6 +425,7 @@ class SimulatorWindow:
         self.config = load_config(config_path)
         if prompts_dir is not None and self.config.speech.cache_dir is None:  # where `make demo` made the clips
             self.config = replace(self.config, speech=replace(self.config.speech, cache_dir=prompts_dir))
+        self.itsme_app = itsme_app  # townhall.itsme_double.ItsmeDouble when the demo town hall runs
         self.panel = SimPanel(tuple(s.number for s in self.config.lockers), tuple(DEMO_PINS))
         self.parts = build(self.config, data_dir=data_dir, panel=self.panel)
         self._key = load_private_key(str(Path(config_path).parent / SIM_PRIVATE_KEY))
@@ -365,7 +454,38 @@ class SimulatorWindow:
             threading.Thread(target=parts.camera.show, args=(text,), daemon=True).start()
         elif event.kind == "tag" and parts.tag_reader is not None:
             threading.Thread(target=parts.tag_reader.present, args=(event.arg,), daemon=True).start()
+        elif event.kind == "card" and parts.card_reader is not None:
+            self._card(event.arg)
+        elif event.kind == "itsme" and parts.itsme is not None:
+            self._itsme_app(event.arg)
         return True
+
+    def _itsme_app(self, number: str | None) -> None:
+        """The citizen's itsme app: with the town hall, its protocol double scans and confirms (the town hall
+        then finishes CIBA and the kiosk hears "match" or "mismatch"); alone, the Sim link answers itself."""
+        app = self.itsme_app
+        if app is None:
+            (self.parts.itsme.reject() if number is None else self.parts.itsme.confirm(number))
+            return
+        from townhall.itsme_double import DoubleError
+
+        try:
+            app.scan()
+            (app.reject() if number is None else app.confirm(number))
+        except DoubleError as exc:
+            print(f"itsme app: {exc} (choose itsme at the kiosk first)", flush=True)
+
+    def _card(self, number: str | None) -> None:
+        """Insert a test eID card (signed by the simulator's test PKI) for ``number``, or take the card out."""
+        from kioskd.eid_testcard import make_card
+
+        reader = self.parts.card_reader
+        if number is None:
+            reader.remove()
+            return
+        person = next(p for p in (DEMO_HOLDER, DEMO_STRANGER) if p[0] == number)
+        reader.remove()
+        reader.insert(make_card(reader.pki, *person))
 
     def refresh_panel(self) -> None:
         locks = self.parts.lock_bank
@@ -381,6 +501,9 @@ class SimulatorWindow:
             print(f"  {rid}  {product:15s} locker {locker}  PIN {pin}{tags}", flush=True)
         print(f"Staff: present the staff badge ({DEMO_BADGE}) on the panel, PIN {DEMO_STAFF['pin']}; "
               f"{', '.join(DEMO_AWAITING)} wait to be loaded.", flush=True)
+        print("Personal documents: R-1004 (passport) and R-1008 (driving licence) open only after the eID card or "
+              "itsme proves their holder: use the panel's 'eID holder' or 'itsme holder' ('other' is someone "
+              "else).", flush=True)
         print(f"Technician: present the technician badge ({DEMO_TECHNICIAN_BADGE}), PIN {DEMO_TECHNICIAN['pin']}: "
               "service mode.", flush=True)
         try:
@@ -390,9 +513,9 @@ class SimulatorWindow:
 
 
 def run_window(config_path: str, data_dir: Path, prompts_dir: Path | None = None,
-               stop: threading.Event | None = None) -> int:
+               stop: threading.Event | None = None, itsme_app=None) -> int:
     stop = stop or threading.Event()
-    window = SimulatorWindow(config_path, data_dir, prompts_dir)
+    window = SimulatorWindow(config_path, data_dir, prompts_dir, itsme_app)
     try:
         window.run(stop)
     except KeyboardInterrupt:
@@ -459,7 +582,8 @@ def main(argv: list[str] | None = None) -> int:
                   "within seconds the kiosk has it: present the staff badge, load it, then collect it with the PIN "
                   "the console showed. Ctrl-C (or closing the window) stops both.", flush=True)
         stopping.window_running = True
-        return run_window(config, kiosk_dir, data.resolve() / "prompts", stopping.event)
+        return run_window(config, kiosk_dir, data.resolve() / "prompts", stopping.event,
+                          itsme_app=server.itsme_app if server is not None else None)
     except KeyboardInterrupt:
         return 0 if stopping.event.is_set() else 130
     except DemoError as exc:

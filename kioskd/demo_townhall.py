@@ -51,9 +51,10 @@ def free_port(preferred: int = 0) -> int:
     raise DemoError("no free port on 127.0.0.1")
 
 
-def kiosk_sync_config(base: Path, out: Path, *, data_dir: Path, server: str) -> Path:
+def kiosk_sync_config(base: Path, out: Path, *, data_dir: Path, server: str, itsme: bool = False) -> Path:
     """``base`` (config/sim.toml) with its data_dir pointed at ``data_dir`` and a [sync] section for ``server``,
-    written to ``out`` beside a copy of the simulator's test key (the harness and the panel mint QR codes with it)."""
+    written to ``out`` beside a copy of the simulator's test key (the harness and the panel mint QR codes with it).
+    With ``itsme`` the kiosk asks the town hall for itsme (``[itsme] driver = "townhall"``)."""
     text = base.read_text(encoding="utf-8")
     if re.search(r"^\s*\[sync\]", text, re.MULTILINE):
         raise DemoError(f"{base} has a [sync] section already; give the demo a config without one")
@@ -61,12 +62,25 @@ def kiosk_sync_config(base: Path, out: Path, *, data_dir: Path, server: str) -> 
                           count=1, flags=re.MULTILINE)
     if not found:
         raise DemoError(f"{base}: no kiosk.data_dir line to point at {data_dir}")
+    if itsme:
+        text, found = re.subn(r"^(\[itsme\][^\[]*?^driver\s*=\s*)\"\w+\"", r'\1"townhall"', text, count=1,
+                              flags=re.MULTILINE | re.DOTALL)
+        if not found:
+            raise DemoError(f"{base}: no [itsme] driver line to point at the town hall")
     lines = ["", "# added by `make demo` (kioskd/demo_townhall.py): the demo town hall on 127.0.0.1", "[sync]",
              f"server = {json.dumps(server)}"] + [f"{key} = {value}" for key, value in DEMO_SYNC.items()]
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text.rstrip("\n") + "\n" + "\n".join(lines) + "\n", encoding="utf-8")
     shutil.copyfile(base.parent / SIM_KEY, out.parent / SIM_KEY)
     return out
+
+
+def _itsme_table(itsme: dict | None) -> str:
+    """The server's [itsme] section pointing at the demo's itsme double (never the real itsme)."""
+    if not itsme:
+        return ""
+    lines = ["# the demo's itsme protocol double on 127.0.0.1 (townhall.itsme_double), not the real itsme", "[itsme]"]
+    return "\n".join(lines + [f"{key} = {json.dumps(value)}" for key, value in itsme.items()]) + "\n"
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
@@ -80,8 +94,11 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child between 
 class DemoTownhall:
     """The reference server with the demo's data in ``directory``: config, database, keys, mail, log."""
 
-    def __init__(self, directory: Path, *, kiosk_id: str, sim_key: Path, port: int = 0) -> None:
+    def __init__(self, directory: Path, *, kiosk_id: str, sim_key: Path, port: int = 0,
+                 itsme: dict | None = None) -> None:
         self.directory = directory.resolve()
+        self.itsme = itsme  # the [itsme] table: the demo's itsme protocol double (townhall.itsme_double)
+        self.itsme_app = None  # that double, stopped with the server
         self.kiosk_id = kiosk_id
         self.sim_key = sim_key
         self.port = free_port(port)
@@ -117,8 +134,8 @@ class DemoTownhall:
             "qr_private_key = \"qr-signing.key\"   # the simulator's TEST key: QR codes config/sim.toml accepts\n"
             "secret_key = \"secret.key\"\n"
             "[sync]\nrequests_per_minute = 6000\nburst = 600\n"
-            "[mail]\noutbox_dir = \"mail\"           # the citizens' e-mails (with their PIN) land here as .eml\n",
-            encoding="utf-8")
+            "[mail]\noutbox_dir = \"mail\"           # the citizens' e-mails (with their PIN) land here as .eml\n"
+            + _itsme_table(self.itsme), encoding="utf-8")
         qr_key = self.directory / "qr-signing.key"
         if not qr_key.exists():
             fd = os.open(qr_key, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -168,7 +185,10 @@ class DemoTownhall:
         return self._process is not None and self._process.poll() is None
 
     def stop(self, timeout: float = 10.0) -> None:
-        """SIGTERM (uvicorn shuts down cleanly), then SIGKILL if it lingers."""
+        """SIGTERM (uvicorn shuts down cleanly), then SIGKILL if it lingers; and the itsme double, if any."""
+        itsme_app, self.itsme_app = self.itsme_app, None
+        if itsme_app is not None:
+            itsme_app.stop()
         process, self._process = self._process, None
         if process is None:
             return

@@ -83,6 +83,36 @@ class VerifyQr:
 
 
 @dataclass(frozen=True)
+class ReadCard:
+    """Ask the eID reader to read the card in it; it answers ``CardRead`` later, from its own thread.
+    ``verify_pin``: first have the citizen type the card PIN on a PIN-pad reader (tried once, never
+    retried by the kiosk: three wrong PINs block the card)."""
+
+    verify_pin: bool = False
+
+
+@dataclass(frozen=True)
+class CheckIdentity:
+    """Match a verified eID identity against the reservation by keyed hash; answers ``IdentityChecked``."""
+
+    reservation_id: str
+    identity: object = field(repr=False)  # kioskd.eid.Identity: personal data, never in a repr
+
+
+@dataclass(frozen=True)
+class StartItsme:
+    """Ask the town hall to open an itsme session for this reservation; ``ItsmeStarted`` or ``ItsmeResult``
+    come back later from the link's thread."""
+
+    reservation_id: str
+
+
+@dataclass(frozen=True)
+class CancelItsme:
+    """Stop the itsme session in progress (the citizen went back, or the session ended)."""
+
+
+@dataclass(frozen=True)
 class ReleaseLocker:
     """Journal the release (and spend the QR token) in one transaction, then pulse the relay.
 

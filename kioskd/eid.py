@@ -4,7 +4,7 @@ The identity file (3F00/DF01/4031) is a sequence of TLV fields: a one-byte tag, 
 byte of 0xFF means "255 more, and the next byte continues the length" (the eID's own encoding, not BER). The
 fields the kiosk uses: 0x06 national register number, 0x07 surname, 0x08 first names; the others are kept by
 tag for the record. The PC/SC reading, the signature check (4032 against the national register certificate,
-DF00/503C) and the card flow build on this module (issue 7).
+DF00/503C, ``kioskd.eid_verify``) and the APDUs (``kioskd.drivers.eid_card``) build on this module.
 
 A national register number is 11 digits: birth date (YYMMDD), a serial (odd for men, even for women) and a
 check number, 97 minus the first nine digits modulo 97 (with a 2 in front for people born from 2000 on).
@@ -14,7 +14,9 @@ and never stored, logged or shown in plain text.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import date, datetime
 
 from kioskd.secrets import keyed_hash
 
@@ -39,9 +41,23 @@ class Identity:
 
 def parse_tlv(data: bytes) -> dict[int, bytes]:
     """Every field of an eID TLV file by tag; a tag 0x00 (padding) ends the file. Raises IdentityFileError."""
+    fields: dict[int, bytes] = {}
+    for tag, start, end in _walk_tlv(data):
+        if tag in fields:
+            raise IdentityFileError(f"field 0x{tag:02X} appears twice")
+        fields[tag] = bytes(data[start:end])
+    return fields
+
+
+def tlv_content_length(data: bytes) -> int:
+    """How many bytes of ``data`` its TLV fields take: where the zero padding after the last field starts."""
+    return max((end for _, _, end in _walk_tlv(data)), default=0)
+
+
+def _walk_tlv(data: bytes) -> Iterator[tuple[int, int, int]]:
+    """Each field's tag and where its value starts and ends; raises IdentityFileError on a malformed file."""
     if len(data) > MAX_FILE:
         raise IdentityFileError(f"{len(data)} bytes: longer than any identity file")
-    fields: dict[int, bytes] = {}
     i = 0
     while i < len(data):
         tag = data[i]
@@ -59,11 +75,8 @@ def parse_tlv(data: bytes) -> dict[int, bytes]:
                 break
         if i + length > len(data):
             raise IdentityFileError(f"field 0x{tag:02X}: {length} bytes announced, {len(data) - i} left")
-        if tag in fields:
-            raise IdentityFileError(f"field 0x{tag:02X} appears twice")
-        fields[tag] = bytes(data[i:i + length])
+        yield tag, i, i + length
         i += length
-    return fields
 
 
 def encode_tlv(fields: dict[int, bytes]) -> bytes:
@@ -109,3 +122,20 @@ def parse_identity(data: bytes) -> Identity:
 def national_number_digest(key: bytes, number: str) -> str:
     """The keyed hash a reservation's ``national_number`` is stored and matched as (never the number)."""
     return keyed_hash(key, "national_number", number)
+
+
+VALIDITY_END = 0x04  # "DD.MM.YYYY", the last day the card may be used
+
+
+def card_valid_on(identity: Identity, day: date) -> bool:
+    """Whether the card's own validity end date (field 0x04) is ``day`` or later; a card whose date is missing
+    or unreadable is not valid (the kiosk refuses what it cannot check)."""
+    raw = identity.fields.get(VALIDITY_END)
+    if raw is None:
+        return False
+    try:
+        text = raw.decode("ascii")
+        end = datetime.strptime(text, "%d.%m.%Y").date()
+    except (UnicodeDecodeError, ValueError):
+        return False
+    return day <= end

@@ -87,6 +87,77 @@ class DeviceStatus:
     detail: str = ""
 
 
+# ---- strong identification: the eID reader and the town hall's itsme link (issue 7) ---------------
+
+
+@dataclass(frozen=True)
+class CardInserted:
+    """A card went into the eID reader. What card it is shows only when it is read (``fx.ReadCard``)."""
+
+
+@dataclass(frozen=True)
+class CardRemoved:
+    """The card left the eID reader (or the reader went away with it)."""
+
+
+CARD_OUTCOMES = ("ok", "forged", "unreadable", "wrong_pin", "pin_blocked", "pin_cancelled")
+
+
+@dataclass(frozen=True)
+class CardRead:
+    """The eID reader's answer to ``fx.ReadCard``.
+
+    ``outcome``: ``ok`` (identity file read, its signature verified with the card's national register
+    certificate, which chains to a trusted Belgian root); ``forged`` (a signature or the chain does not
+    verify); ``unreadable`` (not an eID, an I/O error, or the card was pulled while being read);
+    ``wrong_pin`` (``tries_left`` says how many), ``pin_blocked``, ``pin_cancelled`` (cancel or timeout on a
+    PIN-pad reader). ``identity`` is set only for ``ok``; it is personal data and stays out of every repr,
+    log line and database row. ``detail`` is for the log: why, never whose.
+    """
+
+    outcome: str
+    identity: object | None = field(default=None, repr=False)  # kioskd.eid.Identity
+    tries_left: int | None = None
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class IdentityChecked:
+    """The runner's answer to ``fx.CheckIdentity``: does the proven person match the reservation?
+
+    ``reason`` when not: ``mismatch`` (someone else), ``card_expired``, ``no_holder`` (the reservation names
+    nobody), ``locked_out`` (too many failed proofs at this kiosk). ``role`` when it does: ``holder`` or ``authorised``.
+    """
+
+    method: str  # "eid" or "itsme"
+    matched: bool
+    reason: str = ""
+    role: str = ""
+    locked_until: float | None = None  # with reason "locked_out": too many failed proofs, try again later
+
+
+@dataclass(frozen=True)
+class ItsmeStarted:
+    """The town hall opened an itsme session: ``qr`` is the text to show as a QR code for the app."""
+
+    session_id: str
+    qr: str
+    expires_at: float
+
+
+ITSME_OUTCOMES = ("match", "mismatch", "rejected", "expired", "cancelled", "unavailable")
+
+
+@dataclass(frozen=True)
+class ItsmeResult:
+    """How an itsme session ended, as the town hall tells it: only whether the person matches the
+    reservation (``match``/``mismatch``), or ``rejected`` in the app, ``expired``, ``cancelled``, or
+    ``unavailable`` (offline, itsme not configured or failing). Never who the person is."""
+
+    session_id: str
+    outcome: str
+
+
 # ---- results the effect runner hands back to the flow ------------------------------------------
 
 

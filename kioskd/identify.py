@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from kioskd import tokens
 from kioskd.clock import parse_iso
-from kioskd.events import IdentificationFailed, Identified, ReservationView
+from kioskd.events import IdentificationFailed, Identified, IdentityChecked, ReservationView
 from kioskd.flows.lockout import LockoutPolicy, LockoutState, after_failure, is_locked
 from kioskd.inventory import LOAN_OUT_STATUSES, normalise_tag
 from kioskd.secrets import keyed_hash
@@ -172,6 +172,34 @@ class Identifier:
         rows = self._store.conn.execute("SELECT tag, returned_at, return_locker FROM reservation_tags"
                                         " WHERE reservation_id = ? ORDER BY tag", (reservation_id,)).fetchall()
         return LoanView(view, tuple(LoanTag(tag, parse_iso(at) if at else None, locker) for tag, at, locker in rows))
+
+    def check_person(self, reservation_id: str, digest: str, method: str, now: float) -> IdentityChecked:
+        """Does a proven person (their national register number's keyed hash) match the reservation?
+
+        Compared with the holder's and the authorised people's hashes; a mismatch is counted like a wrong code
+        (under the method, "eid"), so cards cannot be tried one after another without end. The audit row says
+        which method and role, never whose number.
+        """
+        state = self.lockout_state(method)
+        if is_locked(state, now):
+            return IdentityChecked(method, False, "locked_out", locked_until=state.locked_until)
+        rows = self._store.conn.execute("SELECT digest, role FROM reservation_people WHERE reservation_id = ?",
+                                        (reservation_id,)).fetchall()
+        if not rows:
+            with self._store.transaction():
+                self._store.add_audit("citizen", "identity.not_on_file", {"method": method,
+                                                                          "reservation": reservation_id}, now)
+            return IdentityChecked(method, False, "no_holder")
+        role = next((role for known, role in rows if hmac.compare_digest(known, digest)), None)
+        if role is None:
+            failed = self._fail(method, "mismatch", now)
+            if failed.reason == "locked_out":
+                return IdentityChecked(method, False, "locked_out", locked_until=failed.locked_until)
+            return IdentityChecked(method, False, "mismatch")
+        with self._store.transaction():
+            self._store.add_audit("citizen", "identity.proven", {"method": method, "role": role,
+                                                                  "reservation": reservation_id}, now)
+        return IdentityChecked(method, True, role=role)
 
     def lockout_state(self, method: str) -> LockoutState:
         row = self._store.conn.execute(

@@ -205,4 +205,14 @@ MIGRATIONS: list[list[str]] = [
     ["ALTER TABLE releases ADD COLUMN detail TEXT",
      # a locker's latest door event, asked for each locker when choosing a free one
      "CREATE INDEX door_events_locker ON door_events(locker, id)"],
+    # 5: who may collect a reservation for a strong product (issue 7): keyed hashes of national register
+    # numbers only, the holder's and those of people the holder authorised; never the numbers themselves
+    [
+        """CREATE TABLE reservation_people (
+            reservation_id TEXT NOT NULL REFERENCES reservations(id),
+            digest TEXT NOT NULL,
+            role TEXT NOT NULL CHECK (role IN ('holder', 'authorised')),
+            PRIMARY KEY (reservation_id, digest)
+        )""",
+    ],
 ]

@@ -34,6 +34,7 @@ from kioskd.events import (
     TagUnknown,
 )
 from kioskd.identify import Identifier
+from kioskd.proofs import IdentityProofs
 from kioskd.store import Store
 from kioskd.ui import prompts
 
@@ -76,7 +77,7 @@ class Timers:
 class EffectRunner:
     def __init__(self, *, store: Store, identifier: Identifier, lock_bank: LockBank, screen, speaker: Speaker,
                  clock: Clock, timers: Timers, language: Callable[[], str], desk: ServiceDesk | None = None,
-                 post: Callable[[object], None] | None = None) -> None:
+                 post: Callable[[object], None] | None = None, proofs: IdentityProofs | None = None) -> None:
         self._store = store
         self._identifier = identifier
         self._locks = lock_bank
@@ -105,6 +106,10 @@ class EffectRunner:
             fx.SetLockerService: self._set_locker_service, fx.TestCardReader: self._test_card_reader,
             fx.TestAudio: self._test_audio, fx.SetScanning: self._set_scanning,
         }
+        self.proofs = proofs
+        if proofs is not None:  # strong identification (kioskd.proofs): eID reader and itsme link
+            self._dispatch.update({fx.ReadCard: proofs.read_card, fx.CheckIdentity: proofs.check,
+                                   fx.StartItsme: proofs.start_itsme, fx.CancelItsme: proofs.cancel_itsme})
 
     def run(self, effects: Iterable[object]) -> list[object]:
         results: list[object] = []

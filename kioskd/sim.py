@@ -31,13 +31,15 @@ class HarnessError(Exception):
 
 class Harness:
     def __init__(self, config: str | Path = "config/sim.toml", data_dir: str | Path | None = None, *,
-                 start: float | None = None, panel=None, pin_factory=None, speech: str = "sim") -> None:
+                 start: float | None = None, panel=None, pin_factory=None, speech: str = "sim",
+                 eid: str | None = None) -> None:
         self.config_path = Path(config)
         self._data_dir = data_dir
         self._start = time.time() if start is None else start
         self._panel = panel
         self._pin_factory = pin_factory  # e.g. a MockFactory whose pin class watches the relays
         self._speech = speech  # "sim": prompts recorded, not synthesised (fast); "mixer": the real voice
+        self._eid = eid  # "pcsc": the real PC/SC reader path instead of the config's (it opens no door)
         self._tmp: tempfile.TemporaryDirectory | None = None
         self.parts: Parts | None = None
         self.recent_log: RecentLog | None = None
@@ -52,7 +54,9 @@ class Harness:
         os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
         config = load_config(self.config_path)
         self.config: Config = replace(config, speech=replace(config.speech, driver=self._speech))
-        if not self.config.all_simulated:
+        if self._eid is not None:
+            self.config = replace(self.config, eid=replace(self.config.eid, driver=self._eid))
+        if not replace(self.config, eid=config.eid).all_simulated:
             raise HarnessError(f"{self.config_path}: the harness needs sim or none drivers only")
         if self._data_dir is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="kioskd-harness-")
@@ -164,6 +168,48 @@ class Harness:
         """Take the tag away from the reader: presenting it again is a new presentation at once (otherwise
         the reader's debounce treats the same tag within ``rfid.hold_seconds`` as still held there)."""
         self._driver("tag_reader").take_away()
+
+    def insert_card(self, national_number: str = "85073003328", surname: str = "Peeters", first_names: str = "An",
+                    *, forge: str | None = None, validity_end: str | None = None, pin: str = "1234",
+                    typed_pin: str | None = None) -> None:
+        """Put a test eID card in the Sim reader: an emulated card answering the eID's APDUs, its identity
+        file signed by the simulator's test PKI (``forge``: "tampered", "other_pki" or "no_signature" make a
+        card that must be refused). On a PIN-pad reader the citizen types ``typed_pin`` ("cancel" or
+        "timeout" too); the card's own PIN is ``pin``. The kiosk reads it through the real reading and
+        verification code."""
+        from kioskd.eid_testcard import make_card
+
+        reader = self._driver("card_reader")
+        extra = {"validity_end": validity_end} if validity_end else {}
+        card = make_card(reader.pki, national_number, surname, first_names, forge=forge, pin=pin, **extra)
+        card.pin_pad_entry = typed_pin
+        reader.insert(card)
+        self._settle_card()
+
+    def remove_card(self) -> None:
+        self._driver("card_reader").remove()
+        self._settle_card()
+
+    def _settle_card(self) -> None:
+        """The reader answers from its own thread: run the kiosk until the reader is idle and nothing is left."""
+        reader = self._driver("card_reader")
+        for _ in range(20):
+            if not reader.wait_idle(5.0):
+                break
+            handled = self.kiosk.process_pending()
+            self._note_pulses()
+            if not handled and reader.wait_idle(0):
+                return
+        raise HarnessError("the Sim card reader did not finish")
+
+    def itsme_confirm(self, national_number: str) -> None:
+        """The person confirms in the itsme app; the (Sim) town hall says only whether they match."""
+        self._driver("itsme").confirm(national_number)
+        self.settle()
+
+    def itsme_reject(self) -> None:
+        self._driver("itsme").reject()
+        self.settle()
 
     def write_serial(self, data: bytes) -> None:
         self._driver("tag_reader").write_raw(data)

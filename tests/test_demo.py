@@ -54,6 +54,10 @@ def test_headless_tour_takes_a_console_reservation_to_collected(tmp_path):
     assert re.search(rf"console: {rid} collected", out)
     assert out.rstrip().endswith("Town hall stopped.")
     assert {"townhall-load-open-nl", "townhall-locker-open-en", "townhall-thanks-en"} <= {p.stem[3:] for p in shots}
+    # a personal document proven with itsme: the town hall ran CIBA against the demo's itsme double
+    assert re.search(r'itsme: +the holder confirmed in the app; the town hall said "match"', out)
+    assert {"townhall-itsme-en", "townhall-itsme-locker-open-en", "prove-nl", "eid-insert-nl",
+            "error-identity-mismatch-nl", "locker-open-eid-take-card-nl"} <= {p.stem[3:] for p in shots}
     if Path("/usr/bin/chromium").exists():
         console = [p for p in shots if "-console-" in p.name]
         assert [p.stem[3:] for p in console] == ["console-reservation-collected", "console-kiosk", "console-events"]
@@ -77,6 +81,9 @@ def test_headless_tour_takes_a_console_reservation_to_collected(tmp_path):
             rows = session.execute(select(Event.type, Event.payload).where(Event.kiosk_id == "sim-1")).all()
         assert [t for t, payload in rows if payload.get("reservation") == rid] == ["reservation.loaded",
                                                                                    "pickup.collected"]
+        assert services.get_reservation(th, "TH-2004").status == "collected"
+        assert [payload["method"] for t, payload in rows
+                if t == "pickup.collected" and payload.get("reservation") == "TH-2004"] == ["qr+itsme"]
     finally:
         th.close()
     for written in (data / "tour-townhall").rglob("*"):  # the demo's password is printed, never stored
@@ -93,7 +100,7 @@ def _click(window, action):
 
 def test_panel_drives_the_sim_hardware(tmp_path):
     from kioskd.demo import SimulatorWindow
-    from kioskd.ui.simpanel import SimAction
+    from kioskd.ui.simpanel import DEMO_HOLDER, SimAction
 
     window = SimulatorWindow(str(SIM_CONFIG), tmp_path / "data", tmp_path / "prompts")
     try:
@@ -113,6 +120,16 @@ def test_panel_drives_the_sim_hardware(tmp_path):
         assert kiosk.screen.model.screen == "locker_open"
         assert window.parts.lock_bank.relays[1].value  # R-1001 is in locker 1
         assert kiosk.screen.model.screen != "error"
+        reader = window.parts.card_reader
+        _click(window, SimAction("card", DEMO_HOLDER[0]))  # a test eID card into the Sim reader
+        assert reader.wait_idle(5)
+        kiosk.process_pending()
+        assert kiosk.state.card_present
+        _click(window, SimAction("card", None))
+        assert reader.wait_idle(5)
+        kiosk.process_pending()
+        assert not kiosk.state.card_present
+        _click(window, SimAction("itsme", DEMO_HOLDER[0]))  # no session open: nothing happens, nothing breaks
     finally:
         window.parts.close()
 

@@ -129,12 +129,11 @@ def test_expired_and_collected_twice_refused(kiosk):
     assert k.store.conn.execute("SELECT COUNT(*) FROM lockouts").fetchone()[0] == 0  # not a wrong guess
 
 
-def test_strong_product_refused_with_reason(kiosk):
+def test_strong_product_code_alone_asks_for_proof(kiosk):
     k = kiosk
-    k.load([reservation(product="passport")])
+    k.load([reservation(product="passport", national_number="85073003328")])
     pin_pickup(k)
-    assert k.screen == "error" and k.released == []
-    assert k.parts.kiosk.state.error == "strong_required"
+    assert k.screen == "prove" and k.released == []  # the PIN only said which reservation
 
 
 def test_door_never_opened_retries_once_then_alarm(kiosk):

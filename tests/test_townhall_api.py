@@ -277,7 +277,8 @@ def test_errors_are_json(server):
     assert huge.status_code == 413 and huge.json()["error"] == "too_large"
     openapi = httpx.get(f"{url}/api/v1/openapi.json").json()
     assert set(openapi["paths"]) == {f"/api/v1/{p}" for p in ("enrol", "events", "changes", "snapshot",
-                                                                "heartbeat")}
+                                                                "heartbeat", "itsme/sessions",
+                                                                "itsme/sessions/{session_id}")}
 
 
 def test_a_chunked_body_over_the_limit_is_413_before_it_is_parsed(server):

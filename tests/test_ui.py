@@ -266,7 +266,11 @@ def test_error_messages_are_specific():
     assert "Try again in 3 min" in text(reason="locked_out", locked_seconds=150)
     assert "Try again in 45 seconds" in text(reason="locked_out", locked_seconds=45)
     assert "locker 7 did not open" in text(reason="door_not_opened", locker=7)
-    assert "eID or itsme" in text(reason="strong_required")
+    assert "eID card or itsme" in text(reason="strong_unavailable") and LANDSCAPE.contact in text(
+        reason="strong_unavailable")
+    assert "You have 2 tries left" in text(reason="card_wrong_pin", tries_left=2) and "Try again" in text(
+        reason="card_wrong_pin", tries_left=2)
+    assert text(reason="strong_required") == text(reason="internal")  # the flow no longer refuses this way
     assert "Tag not recognised" in text(reason="unknown_tag") and "Try again" in text(reason="unknown_tag")
     assert "Return not possible" in text(reason="nothing_to_return")
     assert "already been returned" in text(reason="nothing_to_return")

@@ -77,3 +77,45 @@ def enrol(th, url: str, kiosk_id: str) -> httpx.Client:
     answer = httpx.post(f"{url}/api/v1/enrol", json={"kiosk_id": kiosk_id, "code": code})
     assert answer.status_code == 200, answer.text
     return httpx.Client(base_url=url, headers={"Authorization": f"Bearer {answer.json()['token']}"})
+
+
+HOLDER = "85073003328"  # valid national register numbers (mod 97), made up
+AUTHORISED = "90020100130"
+STRANGER = "01010100126"
+
+
+@contextmanager
+def itsme_server(tmp_path: Path, clock: Clock | None = None, *, kiosk_id: str = "aalter-1", interval: float = 5.0,
+                 rp_key: Path | None = None, **double_options):
+    """The town hall configured as itsme RP against the protocol double, both over 127.0.0.1.
+
+    Yields (townhall runtime, base URL, the enrolled kiosk's client, the double). ``rp_key``: the key the town hall
+    signs with (default: the one registered with the double)."""
+    from townhall.config import ItsmeConfig
+    from townhall.itsme_double import create_rp_key, start_itsme_double
+
+    clock = clock or Clock()
+    registered = tmp_path / "rp-registered.key"
+    issuer, double = start_itsme_double(registered, clock=clock, interval=interval, service_code="KIOSKD_TEST",
+                                        client_id="kioskd-test", **double_options)
+    if rp_key is not None:
+        create_rp_key(rp_key)
+    itsme = ItsmeConfig(enabled=True, issuer=issuer, client_id="kioskd-test", private_key=rp_key or registered,
+                        service_code="KIOSKD_TEST", timeout_seconds=5.0)
+    try:
+        with running_server(tmp_path, clock, itsme=itsme) as (th, url):
+            kiosk = enrol(th, url, kiosk_id)
+            yield th, url, kiosk, double
+    finally:
+        double.stop()
+
+
+def strong_reservation(th, kiosk_id: str = "aalter-1", *, holder: str = HOLDER, authorised=(), locker: int | None = 3,
+                       product: str = "passport") -> str:
+    """A ready passport for ``holder`` at ``kiosk_id``; returns its id."""
+    from townhall import services
+
+    created = services.create_reservation(th, kiosk_id=kiosk_id, product=product, locker=locker,
+                                          citizen=services.Citizen("Jan Janssens"), national_number=holder,
+                                          authorised=list(authorised))
+    return created.reservation.id

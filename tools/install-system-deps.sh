@@ -6,8 +6,10 @@
 #   espeak-ng       - offline speech synthesis for the spoken prompts
 #   chromium        - headless browser for the staff console test and tools/console-screenshots (Playwright)
 #   fonts-dejavu-core - the console's font, so headless chromium renders text without recommends
+#   pcscd           - the PC/SC daemon eID card readers are reached through
+#   vsmartcard-vpcd - a virtual PC/SC reader: the eID tests run the real pcscd path with an emulated card
 set -eu
-PACKAGES="libzbar0 libpcsclite-dev swig espeak-ng chromium fonts-dejavu-core"
+PACKAGES="libzbar0 libpcsclite-dev swig espeak-ng chromium fonts-dejavu-core pcscd vsmartcard-vpcd"
 missing=""
 for pkg in $PACKAGES; do
     if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then

@@ -1,4 +1,4 @@
-"""The kiosk API v1 (docs/api.md) as FastAPI routes: enrolment, events, changes, snapshot, heartbeat.
+"""The kiosk API v1 (docs/api.md) as FastAPI routes: enrolment, events, changes, snapshot, heartbeat, itsme.
 
 No endpoint commands a locker (DESIGN.md rule 7). Every error is JSON ``{"error", "detail"}``; every
 authenticated request spends one token of its kiosk's rate bucket, and enrolment attempts have their own.
@@ -11,13 +11,15 @@ import time
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from townhall import exchange, services
+from townhall.itsme import ItsmeUnavailable, SessionNotFound
+from townhall.itsme_service import NotStrong
 from townhall.ratelimit import RateLimiter
 from townhall.runtime import Townhall
 from townhall.schemas import (
@@ -30,6 +32,10 @@ from townhall.schemas import (
     EventsResponse,
     HeartbeatRequest,
     HeartbeatResponse,
+    ItsmeSessionRequest,
+    ItsmeSessionResponse,
+    ItsmeStatusResponse,
+    SessionId,
     SnapshotResponse,
 )
 
@@ -181,5 +187,46 @@ def install_api(app: FastAPI, th: Townhall) -> None:
         """The kiosk's status (doors, lockers, alarms, outbox depth, versions) for the console."""
         exchange.record_heartbeat(th, kiosk_id, body.model_dump(mode="json"))
         return HeartbeatResponse(server_time=datetime.fromtimestamp(th.clock(), UTC))
+
+    not_found = {404: {"model": ErrorResponse, "description": "no such session for this kiosk"}}
+
+    @router.post("/itsme/sessions", status_code=201, response_model=ItsmeSessionResponse, tags=["itsme"],
+                 responses={404: {"model": ErrorResponse, "description": "no such reservation for this kiosk"},
+                            409: {"model": ErrorResponse, "description": "not a reservation itsme can identify for"},
+                            503: {"model": ErrorResponse, "description": "itsme is not configured or not answering"}})
+    def itsme_start(body: ItsmeSessionRequest, kiosk_id: Annotated[str, Depends(kiosk)]) -> ItsmeSessionResponse:
+        """Open an itsme identification for a reservation of a strong product: the kiosk shows ``qr``, then polls."""
+        try:
+            started = th.itsme.start(kiosk_id, body.reservation_id)
+        except services.ServiceError:
+            raise ApiError(404, "not_found", "no such reservation for this kiosk") from None
+        except NotStrong as exc:
+            raise ApiError(409, "not_identifiable", str(exc)) from None
+        except ItsmeUnavailable:
+            raise ApiError(503, "itsme_unavailable", "itsme unavailable") from None
+        return ItsmeSessionResponse(session_id=started.session_id, qr=started.qr, expires_at=started.expires_at,
+                                    poll_seconds=started.poll_seconds)
+
+    SessionPath = Annotated[SessionId, Path(description="the session_id the POST returned")]
+
+    @router.get("/itsme/sessions/{session_id}", response_model=ItsmeStatusResponse, tags=["itsme"],
+                responses=not_found)
+    def itsme_status(session_id: SessionPath, kiosk_id: Annotated[str, Depends(kiosk)]) -> ItsmeStatusResponse:
+        """Where the session stands; the server asks itsme when its polling interval allows."""
+        try:
+            return ItsmeStatusResponse(status=th.itsme.status(kiosk_id, session_id))
+        except SessionNotFound:
+            raise ApiError(404, "not_found", "no such itsme session for this kiosk") from None
+
+    @router.delete("/itsme/sessions/{session_id}", status_code=204, response_class=Response, tags=["itsme"],
+                   responses=not_found)
+    def itsme_cancel(session_id: SessionPath, kiosk_id: Annotated[str, Depends(kiosk)]) -> Response:
+        """The citizen walked away or chose another way: the session ends as ``cancelled`` (a finished one stays as
+        it ended)."""
+        try:
+            th.itsme.cancel(kiosk_id, session_id)
+        except SessionNotFound:
+            raise ApiError(404, "not_found", "no such itsme session for this kiosk") from None
+        return Response(status_code=204)
 
     app.include_router(router)

@@ -36,6 +36,27 @@ class MailConfig:
     timeout_seconds: float = 10.0
 
 
+ACR_ADVANCED = "http://itsme.services/v2/claim/acr_advanced"
+NATIONAL_NUMBER_CLAIM = "http://itsme.services/v2/claim/BENationalNumber"
+ITSME_REQUIRED = ("issuer", "client_id", "private_key", "service_code")
+
+
+@dataclass
+class ItsmeConfig:
+    """The town hall as itsme relying party (docs/itsme.md). Without an ``[itsme]`` section it is disabled."""
+
+    enabled: bool = False
+    issuer: str = ""  # the OP's issuer URL; endpoints come from its /.well-known/openid-configuration
+    client_id: str = ""  # given by itsme at onboarding
+    private_key: Path | None = None  # the RP's signing key (PEM, RSA or EC), mode 0600; its public half is registered
+    key_id: str = ""  # the "kid" registered with itsme; empty: the key's RFC 7638 thumbprint
+    service_code: str = ""  # given by itsme at onboarding; sent as the scope "service:<code>"
+    acr_values: str = ACR_ADVANCED
+    national_number_claim: str = NATIONAL_NUMBER_CLAIM
+    session_seconds: int = 120  # how long a kiosk's QR code stays valid (itsme may make it shorter)
+    timeout_seconds: float = 10.0  # every request to itsme
+
+
 @dataclass
 class Config:
     source: str = "<defaults>"
@@ -60,6 +81,7 @@ class Config:
     opening_hours: dict[str, list[tuple[int, int]]] = field(default_factory=lambda: {
         **{day: [(540, 720)] for day in DAYS[:5]}, "wed": [(540, 720), (840, 1140)], "sat": [(540, 690)]})
     mail: MailConfig = field(default_factory=MailConfig)
+    itsme: ItsmeConfig = field(default_factory=ItsmeConfig)
     console: dict = field(default_factory=dict)  # the staff console's own section, passed through
 
     @property
@@ -75,6 +97,8 @@ def _int_range(low: int, high: int):
 
 _STR = (lambda v: isinstance(v, str) and v != "", "a non-empty string")
 _BOOL = (lambda v: isinstance(v, bool), "true or false")
+_URL = (lambda v: isinstance(v, str) and re.match(r"^https?://[^\s/]+(/\S*)?$", v) is not None,
+        "an http:// or https:// URL")
 _POSITIVE = (lambda v: isinstance(v, int | float) and not isinstance(v, bool) and v > 0, "a positive number")
 
 SCHEMA: dict[str, dict[str, tuple[str, tuple]]] = {
@@ -97,8 +121,15 @@ SCHEMA: dict[str, dict[str, tuple[str, tuple]]] = {
              "smtp_starttls": ("mail.smtp_starttls", _BOOL), "smtp_user": ("mail.smtp_user", _STR),
              "smtp_password_file": ("mail.smtp_password_file", _STR),
              "timeout_seconds": ("mail.timeout_seconds", _POSITIVE)},
+    "itsme": {"issuer": ("itsme.issuer", _URL), "client_id": ("itsme.client_id", _STR),
+              "private_key": ("itsme.private_key", _STR), "key_id": ("itsme.key_id", _STR),
+              "service_code": ("itsme.service_code", _STR), "acr_values": ("itsme.acr_values", _STR),
+              "national_number_claim": ("itsme.national_number_claim", _STR),
+              "session_seconds": ("itsme.session_seconds", _int_range(30, 600)),
+              "timeout_seconds": ("itsme.timeout_seconds", _POSITIVE)},
 }
-PATH_KEYS = {"qr_private_key", "secret_key", "mail.outbox_dir", "mail.smtp_password_file"}
+PATH_KEYS = {"qr_private_key", "secret_key", "mail.outbox_dir", "mail.smtp_password_file", "itsme.private_key"}
+SUBSECTIONS = ("mail", "itsme")
 
 
 def parse_opening_hours(value: dict, where: str, problems: list[str]) -> dict[str, list[tuple[int, int]]]:
@@ -166,8 +197,8 @@ def load_config(path: str | Path | None, *, overrides: dict | None = None) -> Co
                 value = parse_opening_hours(value, where, problems)
             elif attribute in PATH_KEYS:
                 value = base / value
-            target = config.mail if attribute.startswith("mail.") else config
-            setattr(target, attribute.removeprefix("mail."), value)
+            prefix, _, name = attribute.rpartition(".")
+            setattr(getattr(config, prefix) if prefix in SUBSECTIONS else config, name, value)
     if config.database_url.startswith("sqlite:///") and not config.database_url.startswith("sqlite:////"):
         relative = config.database_url.removeprefix("sqlite:///")
         if relative and relative != ":memory:":
@@ -183,6 +214,11 @@ def load_config(path: str | Path | None, *, overrides: dict | None = None) -> Co
         problems.append(f"{config.source}: kpi.timezone: unknown time zone {config.timezone!r}")
     if config.mail.mode == "smtp" and "smtp_host" not in data.get("mail", {}):
         problems.append(f"{config.source}: mail.smtp_host: required when mail.mode is \"smtp\"")
+    if "itsme" in data and isinstance(data["itsme"], dict):
+        config.itsme.enabled = True
+        for key in ITSME_REQUIRED:
+            if key not in data["itsme"]:
+                problems.append(f"{config.source}: itsme.{key}: required when the [itsme] section is present")
     if problems:
         raise ConfigError(problems)
     return config

@@ -18,7 +18,11 @@ DEMO_RESERVATIONS = (
     ("TH-2001", "vouchers", "pickup", (), "Jan Janssens", "jan@example.org"),
     ("TH-2002", "room-key", "loan", ("0A1B2C3E01",), "Vereniging De Klaproos", "klaproos@example.org"),
     ("TH-2003", "party-material", "loan", ("0A1B2C3E02", "0A1B2C3E03"), "Sofie Claes", None),
+    ("TH-2004", "driving-licence", "pickup", (), "An Peeters", "an@example.org"),
 )
+# the driving licence is a personal document: it names its holder, the simulator's demo eID card and itsme user
+# (a valid test number, nobody's; kioskd.ui.simpanel.DEMO_HOLDER)
+DEMO_HOLDERS = {"TH-2004": "85073003328"}
 
 
 def load_demo_data(config: Config, *, kiosk_id: str = "demo-1", code_file: Path | None = None) -> None:
@@ -31,7 +35,7 @@ def load_demo_data(config: Config, *, kiosk_id: str = "demo-1", code_file: Path 
                 continue
             created = services.create_reservation(
                 th, kiosk_id=kiosk_id, product=product, citizen=services.Citizen(name, email), kind=kind,
-                tags=list(tags), reservation_id=rid, created_by="demo-data")
+                tags=list(tags), reservation_id=rid, created_by="demo-data", national_number=DEMO_HOLDERS.get(rid))
             where = f", e-mail in {created.notified_to}" if created.notified_to else ""
             print(f"{rid}: {product} for {name}, awaiting stock at {kiosk_id}, PIN {created.pin}{where}")
         if code_file is not None:

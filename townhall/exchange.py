@@ -19,7 +19,14 @@ from sqlalchemy.orm import Session
 
 from townhall.models import Alarm, Badge, Change, Event, Kiosk, Product, Reservation
 from townhall.runtime import Townhall
-from townhall.services import forget_pin, lock_feed, product_change, reservation_change
+from townhall.services import (
+    forget_pin,
+    lock_feed,
+    open_change_secret,
+    pending_identity,
+    product_change,
+    reservation_change,
+)
 
 log = logging.getLogger(__name__)
 
@@ -212,17 +219,15 @@ def _applier(event_type: str):
 # ---- the change feed and the snapshot ------------------------------------------------------------------
 
 def _with_pin(th: Townhall, change: Change) -> dict:
-    body = dict(change.change)
-    if change.secret is not None:
-        body["pin"] = th.sealer.open(change.secret, f"change:{change.kiosk_id}:{change.ref}")
-    return body
+    """The change as the kiosk gets it: with the PIN (and national numbers) sealed in its row, if still there."""
+    return dict(change.change) | open_change_secret(th, change)
 
 
 def changes_page(th: Townhall, kiosk_id: str, after: int | None, limit: int) -> tuple[list[dict], int, bool]:
     """Changes after ``after`` (the kiosk's cursor), at most ``limit``; the new cursor; whether more wait.
 
-    Asking ``after=N`` says the kiosk has applied everything up to N, so the PINs sealed in those changes
-    are erased here: the feed keeps a PIN only until its kiosk has it.
+    Asking ``after=N`` says the kiosk has applied everything up to N, so the PINs and national numbers sealed
+    in those changes are erased here: the feed keeps them only until its kiosk has them.
     """
     with th.transaction() as session:
         if after:
@@ -256,7 +261,7 @@ def snapshot(th: Townhall, kiosk_id: str) -> tuple[int, list[dict]]:
                 Change.kiosk_id == kiosk_id, Change.ref == f"badge:{badge.uid}", Change.secret.is_not(None))
                 .order_by(Change.seq.desc()).limit(1)).first()
             if pending is not None:
-                change["pin"] = th.sealer.open(pending.secret, f"change:{kiosk_id}:{pending.ref}")
+                change["pin"] = open_change_secret(th, pending)["pin"]
             changes.append(change)
         for reservation in session.scalars(select(Reservation).where(
                 Reservation.kiosk_id == kiosk_id, Reservation.status.in_(("awaiting_stock", "ready")))
@@ -264,6 +269,7 @@ def snapshot(th: Townhall, kiosk_id: str) -> tuple[int, list[dict]]:
             change = reservation_change(reservation)
             if reservation.pin_sealed is not None:
                 change["pin"] = th.sealer.open(reservation.pin_sealed, f"reservation:{reservation.id}")
+            change |= pending_identity(session, th, reservation)  # only while the kiosk has not confirmed them
             changes.append(change)
         return cursor, changes
 

@@ -98,3 +98,24 @@ class Sealer:
 def token_hash(token: str) -> str:
     """Kiosk bearer tokens carry 256 random bits, so a plain SHA-256 is enough to store them."""
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def load_rp_key(path: Path):
+    """The town hall's private key as itsme relying party (RSA or EC P-256, PEM), refused when readable by
+    others like the server's own key files. It is created by the municipality and its public half registered with
+    itsme at onboarding (docs/itsme.md), so it is never generated here."""
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+    path = Path(path)
+    if not path.exists():
+        raise KeyFileError(f"{path}: itsme private key not found")
+    _check_private(path)
+    try:
+        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    except (ValueError, TypeError) as exc:
+        raise KeyFileError(f"{path}: not an unencrypted private key in PEM ({type(exc).__name__})") from None
+    if isinstance(key, rsa.RSAPrivateKey) and key.key_size >= 2048:
+        return key
+    if isinstance(key, ec.EllipticCurvePrivateKey) and key.curve.name == "secp256r1":
+        return key
+    raise KeyFileError(f"{path}: the itsme key must be RSA (2048 bits or more) or EC P-256")

@@ -197,3 +197,37 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(256))  # scrypt$n$r$p$salt$hash
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ReservationIdentity(Base):
+    """Who may collect a reservation of a ``strong`` product, as keyed hashes for the itsme match.
+
+    A table of its own (not columns of ``reservations``) so that an existing database gains it through
+    ``create_all`` without an ALTER TABLE. The plain numbers are never here: they travel to the kiosk sealed in
+    the feed row (``Change.secret``) until the kiosk confirms it. The row goes when the reservation finishes.
+    """
+
+    __tablename__ = "reservation_identities"
+
+    reservation_id: Mapped[str] = mapped_column(ForeignKey("reservations.id"), primary_key=True)
+    holder_digest: Mapped[str] = mapped_column(String(64))  # HMAC-SHA256 under the server's secret key
+    authorised_digests: Mapped[list] = mapped_column(JSON, default=list)
+
+
+class ItsmeSession(Base):
+    """The audit of one itsme identification a kiosk asked for: who asked, for which reservation, how it ended.
+
+    The flow's live state (itsme's ``auth_req_id``, the polling interval) is kept in memory only
+    (``townhall.itsme``); tokens and the national number are never written anywhere.
+    """
+
+    __tablename__ = "itsme_sessions"
+    __table_args__ = (Index("ix_itsme_sessions_kiosk", "kiosk_id", "started_at"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kiosk_id: Mapped[str] = mapped_column(ForeignKey("kiosks.id"))
+    reservation_id: Mapped[str] = mapped_column(String(64))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    outcome: Mapped[str | None] = mapped_column(String(16))  # match, mismatch, rejected, expired, cancelled, ...
+    reason: Mapped[str | None] = mapped_column(String(200))  # why "unavailable" (never personal data)

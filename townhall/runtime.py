@@ -1,4 +1,4 @@
-"""The composition root of the server: config → database → keys → mailer, in one object.
+"""The composition root of the server: config → database → keys → mailer → itsme, in one object.
 
 ``create_app`` builds one ``Townhall`` and keeps it as ``app.state.townhall``; the API and the console pass it
 to the functions of ``townhall.services``. No module-level singletons.
@@ -64,6 +64,9 @@ class Townhall:
         self.sealer = Sealer(load_or_create_secret(config.secret_key))
         self.mailer = mailer or Mailer(config.mail)
         self.limiter = RateLimiter(config.requests_per_minute / 60.0, config.burst, clock=clock)
+        from townhall.itsme_service import ItsmeService  # it needs the services, which need this module
+
+        self.itsme = ItsmeService.from_config(self)
 
     def now(self) -> datetime:
         return datetime.fromtimestamp(self.clock(), UTC)
@@ -75,4 +78,5 @@ class Townhall:
             yield session
 
     def close(self) -> None:
+        self.itsme.close()
         self.engine.dispose()

@@ -34,6 +34,7 @@ ReservationId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-
 Hex = Annotated[str, StringConstraints(pattern=r"^[0-9A-F]{4,20}$")]
 Digits = Annotated[str, StringConstraints(pattern=r"^[0-9]{4,12}$")]
 Cursor = Annotated[str, StringConstraints(pattern=r"^[0-9]{1,18}$")]
+NationalNumber = Annotated[str, StringConstraints(pattern=r"^[0-9]{11}$")]
 
 
 class Strict(BaseModel):
@@ -93,6 +94,11 @@ class ReservationChange(Strict):
         default=None, description="present until the kiosk has confirmed the change (its cursor passed it)")
     expires_at: Time | None = None
     tags: list[Hex] | None = None
+    national_number: NationalNumber | None = Field(
+        default=None, description="a strong product's holder; present until the kiosk has confirmed the change, "
+                                  "which keeps it only as a keyed hash")
+    authorised: list[NationalNumber] | None = Field(
+        default=None, max_length=5, description="people allowed to collect for the holder; sent like national_number")
 
 
 class ReservationCancelChange(Strict):
@@ -168,3 +174,24 @@ class HeartbeatRequest(Lenient):
 
 class HeartbeatResponse(Strict):
     server_time: AwareDatetime
+
+
+# ---- itsme (docs/itsme.md) ---------------------------------------------------------------------------------
+
+SessionId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{16,64}$")]
+
+
+class ItsmeSessionRequest(Lenient):
+    reservation_id: ReservationId = Field(description="a reservation of this kiosk for a strong product")
+
+
+class ItsmeSessionResponse(Strict):
+    session_id: SessionId
+    qr: str = Field(description="the text the kiosk shows as a QR code for the itsme app")
+    expires_at: AwareDatetime = Field(description="after this the session is expired (UTC)")
+    poll_seconds: int = Field(ge=1, description="how often to ask GET /itsme/sessions/{id}")
+
+
+class ItsmeStatusResponse(Strict):
+    status: Literal["pending", "match", "mismatch", "rejected", "expired", "cancelled", "unavailable"] = Field(
+        description="match: the person who confirmed in itsme is the reservation's holder or someone it authorises")

@@ -9,6 +9,7 @@ console (grid, event log, KPIs) are in ``townhall.monitor``.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import re
 import secrets
@@ -16,12 +17,24 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from kioskd import tokens
 from kioskd.catalogue import Product as CatalogueProduct
 from kioskd.catalogue import pilot_products
-from townhall.models import OPEN_STATUSES, ROLES, Badge, Change, EnrolmentCode, Kiosk, Product, Reservation, User
+from kioskd.eid import national_number_valid
+from townhall.models import (
+    OPEN_STATUSES,
+    ROLES,
+    Badge,
+    Change,
+    EnrolmentCode,
+    Kiosk,
+    Product,
+    Reservation,
+    ReservationIdentity,
+    User,
+)
 from townhall.notify import NotifyError, reservation_message
 from townhall.runtime import Townhall
 
@@ -33,6 +46,8 @@ EMAIL_PATTERN = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,190}\.[^@\s]{2,}$")
 CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"  # no 0/O, 1/I/L, U: read aloud and typed without doubt
 TOWN_HALL_STATUSES = ("awaiting_stock", "ready")  # the town hall may still change or cancel these
 FINISHED_STATUSES = ("collected", "returned", "closed", "cancelled", "expired")
+MAX_AUTHORISED = 5  # people a holder may authorise to collect a personal document for them
+NATIONAL_NUMBER_SEPARATORS = re.compile(r"[\s.\-]")  # written 85.07.30-033.28 on the eID card
 
 
 class ServiceError(Exception):
@@ -69,6 +84,8 @@ class ReservationView:
     closed_at: datetime | None
     cancelled_at: datetime | None
     notified_at: datetime | None
+    identity_on_file: bool = False  # the holder's national number is on file (as a keyed hash; never shown)
+    authorised_count: int = 0  # how many people the holder authorised to collect
 
 
 @dataclass(frozen=True)
@@ -228,10 +245,44 @@ def lock_feed(session: Session, kiosk_id: str) -> None:
     session.execute(select(Kiosk.id).where(Kiosk.id == kiosk_id).with_for_update())
 
 
-def _append(session: Session, th: Townhall, kiosk_id: str, ref: str, change: dict, pin: str | None = None) -> None:
+def _append(session: Session, th: Townhall, kiosk_id: str, ref: str, change: dict, pin: str | None = None,
+            identity: dict | None = None) -> None:
     lock_feed(session, kiosk_id)
-    secret = th.sealer.seal(pin, f"change:{kiosk_id}:{ref}") if pin else None
+    secret = seal_change_secret(th, kiosk_id, ref, pin, identity)
     session.add(Change(kiosk_id=kiosk_id, ref=ref, change=change, secret=secret, created_at=th.now()))
+
+
+def seal_change_secret(th: Townhall, kiosk_id: str, ref: str, pin: str | None,
+                       identity: dict | None) -> bytes | None:
+    """What a feed row must deliver but never store readable: its PIN and, for a reservation of a ``strong``
+    product, ``national_number`` and ``authorised``. A bare PIN is sealed as itself (the rows written before
+    national numbers existed), anything more as a JSON object (a PIN never starts with "{")."""
+    if identity:
+        return th.sealer.seal(json.dumps({"pin": pin, **identity}), f"change:{kiosk_id}:{ref}")
+    return th.sealer.seal(pin, f"change:{kiosk_id}:{ref}") if pin else None
+
+
+def open_change_secret(th: Townhall, change: Change) -> dict:
+    """The fields sealed in a feed row, ready to merge into its change (``pin``, ``national_number``,
+    ``authorised``); empty once the kiosk has confirmed the row."""
+    if change.secret is None:
+        return {}
+    text = th.sealer.open(change.secret, f"change:{change.kiosk_id}:{change.ref}")
+    if not text.startswith("{"):
+        return {"pin": text}
+    return {key: value for key, value in json.loads(text).items() if value}
+
+
+def pending_identity(session: Session, th: Townhall, reservation: Reservation) -> dict:
+    """The national numbers of ``reservation`` still waiting in an unconfirmed feed row (else nothing: the
+    kiosk has them already, as its own keyed hashes)."""
+    for row in session.scalars(select(Change).where(
+            Change.kiosk_id == reservation.kiosk_id, Change.ref == reservation.id, Change.secret.is_not(None))
+            .order_by(Change.seq.desc())):
+        sealed = open_change_secret(th, row)
+        if "national_number" in sealed:
+            return {key: sealed[key] for key in ("national_number", "authorised") if key in sealed}
+    return {}
 
 
 def reservation_change(reservation: Reservation) -> dict:
@@ -250,10 +301,42 @@ def reservation_change(reservation: Reservation) -> dict:
 
 def _view(r: Reservation, now: datetime) -> ReservationView:
     shown = "expired" if r.status == "ready" and r.expires_at is not None and r.expires_at <= now else r.status
+    session = object_session(r)
+    identity = session.get(ReservationIdentity, r.id) if session is not None else None
     return ReservationView(r.id, r.kiosk_id, r.product, r.kind, r.status, shown, r.locker, r.citizen_name,
                            r.citizen_email, list(r.tags or []), list(r.returned_tags or []), r.expires_at,
                            r.created_at, r.ready_at, r.collected_at, r.returned_at, r.closed_at, r.cancelled_at,
-                           r.notified_at)
+                           r.notified_at, identity is not None,
+                           len(identity.authorised_digests or []) if identity is not None else 0)
+
+
+def normal_national_number(text: str | None) -> str:
+    """The 11 digits of a national register number as staff type it (dots, dashes and spaces dropped)."""
+    return NATIONAL_NUMBER_SEPARATORS.sub("", text or "")
+
+
+def national_number_digest(th: Townhall, number: str) -> str:
+    """The server's keyed hash of a national number (HMAC under the secret key): what itsme answers is matched
+    against this, so the number itself need not be kept. (Kiosks hash it again under their own key.)"""
+    return th.sealer.digest("national_number", number)
+
+
+def check_identity(national_number: str | None, authorised) -> dict:
+    """The holder's and authorised people's national numbers, normalised and checked (11 digits, mod-97);
+    raises ServiceError naming the field. The ServiceError never quotes the number (it may reach a log)."""
+    holder = normal_national_number(national_number)
+    if not national_number_valid(holder):
+        raise ServiceError("invalid_national_number",
+                           "the national register number is 11 digits with a valid check number")
+    others = [normal_national_number(text) for text in authorised or () if normal_national_number(text)]
+    if len(others) > MAX_AUTHORISED:
+        raise ServiceError("invalid_authorised", f"at most {MAX_AUTHORISED} authorised people")
+    for position, number in enumerate(others, 1):
+        if not national_number_valid(number):
+            raise ServiceError("invalid_authorised", f"authorised person {position}: the national register "
+                                                     "number is 11 digits with a valid check number")
+    others = [number for number in dict.fromkeys(others) if number != holder]
+    return {"national_number": holder, "authorised": others} if others else {"national_number": holder}
 
 
 def _normal_tags(tags) -> list[str]:
@@ -289,9 +372,13 @@ def _new_id(session: Session) -> str:
 def create_reservation(th: Townhall, *, kiosk_id: str, product: str, citizen: Citizen, kind: str = "pickup",
                        tags: list[str] | tuple[str, ...] = (), locker: int | None = None,
                        expires_at: datetime | None = None, reservation_id: str | None = None,
-                       created_by: str | None = None, notify: bool = True) -> CreatedReservation:
+                       created_by: str | None = None, notify: bool = True, national_number: str | None = None,
+                       authorised: list[str] | tuple[str, ...] = ()) -> CreatedReservation:
     """A pickup or loan for ``citizen`` at ``kiosk_id``: ``awaiting_stock`` (staff load it at the kiosk) or,
     with ``locker``, ``ready`` there. Generates the PIN, mints the QR token, feeds the kiosk, e-mails the citizen.
+
+    A ``strong`` product (a personal document) needs the holder's ``national_number`` and may name up to five
+    ``authorised`` people: they go to the kiosk sealed in the feed, and stay here only as keyed hashes.
     """
     now = th.now()
     if kind not in ("pickup", "loan"):
@@ -323,6 +410,15 @@ def create_reservation(th: Townhall, *, kiosk_id: str, product: str, citizen: Ci
             _check_tags_free(session, kiosk_id, normal_tags)
         elif tags:
             raise ServiceError("invalid_tags", "only a loan lists tags")
+        identity = None
+        if item.identification == "strong":
+            if not normal_national_number(national_number):
+                raise ServiceError("national_number_required",
+                                   f"{product} is handed out only to its holder: give the national register number")
+            identity = check_identity(national_number, authorised)
+        elif normal_national_number(national_number) or any(normal_national_number(a) for a in authorised or ()):
+            raise ServiceError("national_number_not_needed",
+                               f"{product} is collected with a PIN or QR code: leave the national number empty")
         if locker is not None:
             _check_locker_free(session, kiosk, locker)
         if reservation_id is not None and session.get(Reservation, reservation_id) is not None:
@@ -340,7 +436,12 @@ def create_reservation(th: Townhall, *, kiosk_id: str, product: str, citizen: Ci
         session.add(reservation)
         session.flush()
         reservation.pin_sealed = th.sealer.seal(pin, f"reservation:{reservation.id}")
-        _append(session, th, kiosk_id, reservation.id, reservation_change(reservation), pin)
+        if identity is not None:
+            session.add(ReservationIdentity(
+                reservation_id=reservation.id, holder_digest=national_number_digest(th, identity["national_number"]),
+                authorised_digests=[national_number_digest(th, n) for n in identity.get("authorised", [])]))
+            session.flush()
+        _append(session, th, kiosk_id, reservation.id, reservation_change(reservation), pin, identity)
         token = _mint(th, reservation, item.pickup_days)
         view = _view(reservation, now)
     notified_to, error = (_notify(th, view, pin, token) if notify else (None, None))
@@ -424,16 +525,32 @@ def resend_notification(th: Townhall, reservation_id: str) -> str | None:
     return where
 
 
-def send_to_kiosk_again(th: Townhall, reservation_id: str) -> None:
+def send_to_kiosk_again(th: Townhall, reservation_id: str, *, national_number: str | None = None,
+                        authorised: list[str] | tuple[str, ...] | None = None) -> None:
     """Append the reservation to its kiosk's feed once more, with its PIN (e.g. after the kiosk refused it:
-    a ``changes.refused`` event on its page), once the cause is fixed."""
+    a ``changes.refused`` event on its page), once the cause is fixed.
+
+    National numbers the kiosk has not confirmed yet go along again. Once it has confirmed them the server no
+    longer has them (only its own keyed hashes), so the entry goes without them and the kiosk keeps the hashes it
+    holds; if the kiosk skipped the entry that carried them, staff type the holder's number again
+    (``national_number``, checked against the hash on file, with ``authorised`` replacing the list).
+    """
     with th.transaction() as session:
         reservation = _open_reservation(session, reservation_id)
         if reservation.status not in ("awaiting_stock", "ready"):
             raise ServiceError("not_open", "only a reservation awaiting stock or ready can be sent again")
         pin = th.sealer.open(reservation.pin_sealed, f"reservation:{reservation.id}") \
             if reservation.pin_sealed else None
-        _append(session, th, reservation.kiosk_id, reservation.id, reservation_change(reservation), pin)
+        identity = pending_identity(session, th, reservation) or None
+        if normal_national_number(national_number):
+            on_file = session.get(ReservationIdentity, reservation.id)
+            identity = check_identity(national_number, authorised or ())
+            if on_file is None or not secrets.compare_digest(
+                    on_file.holder_digest, national_number_digest(th, identity["national_number"])):
+                raise ServiceError("national_number_differs",
+                                   "that is not the national register number on file for this reservation")
+            on_file.authorised_digests = [national_number_digest(th, n) for n in identity.get("authorised", [])]
+        _append(session, th, reservation.kiosk_id, reservation.id, reservation_change(reservation), pin, identity)
 
 
 def _open_reservation(session: Session, reservation_id: str) -> Reservation:
@@ -446,9 +563,14 @@ def _open_reservation(session: Session, reservation_id: str) -> Reservation:
 
 
 def forget_pin(reservation: Reservation) -> None:
-    """A finished reservation needs its PIN no more: the sealed copy and the uniqueness digest go."""
+    """A finished reservation needs its PIN no more: the sealed copy and the uniqueness digest go, and so do
+    the keyed hashes of the national numbers that itsme answers were matched against."""
     reservation.pin_sealed = None
     reservation.pin_digest = None
+    session = object_session(reservation)
+    identity = session.get(ReservationIdentity, reservation.id) if session is not None else None
+    if identity is not None:
+        session.delete(identity)
 
 
 def cancel_reservation(th: Townhall, reservation_id: str, *, by: str | None = None) -> ReservationView:

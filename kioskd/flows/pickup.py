@@ -17,11 +17,17 @@ from kioskd import effects as fx
 from kioskd.events import (
     Activity,
     BadgeSeen,
+    CardInserted,
+    CardRead,
+    CardRemoved,
     DeviceStatus,
     DoorClosed,
     DoorOpened,
     IdentificationFailed,
     Identified,
+    IdentityChecked,
+    ItsmeResult,
+    ItsmeStarted,
     LoanSeen,
     QrScanned,
     ReleaseRefused,
@@ -36,7 +42,7 @@ from kioskd.events import (
     Tap,
     TimerFired,
 )
-from kioskd.flows import returns, service, staff
+from kioskd.flows import returns, service, staff, strong
 
 
 class Phase(Enum):
@@ -50,6 +56,10 @@ class Phase(Enum):
     WAIT_CLOSE = "wait_close"
     THANKS = "thanks"
     ERROR = "error"
+    PROVE = "prove"  # strong identification (kioskd.flows.strong): eID or itsme?
+    EID_INSERT = "eid_insert"
+    EID_READING = "eid_reading"
+    ITSME = "itsme"
     RETURN_IDENTIFY = "return_identify"
     RETURN_TAGS = "return_tags"
     RETURN_DONE = "return_done"
@@ -69,7 +79,8 @@ class Phase(Enum):
 
 # phases where a citizen is expected to act, so silence means they walked away; each warns before it
 # ends the session and offers more time (EN 301 549: time limits can be extended)
-IDLE_TIMED = {Phase.METHOD, Phase.PIN, Phase.SCAN, Phase.ERROR, Phase.THANKS, Phase.RETURN_IDENTIFY,
+IDLE_TIMED = {Phase.METHOD, Phase.PIN, Phase.SCAN, Phase.ERROR, Phase.THANKS, Phase.PROVE, Phase.EID_INSERT,
+              Phase.RETURN_IDENTIFY,
               Phase.RETURN_TAGS, Phase.RETURN_DONE, Phase.STAFF_PIN, Phase.STAFF_MENU, Phase.STAFF_LOAD,
               Phase.STAFF_COLLECT}
 STAFF_PHASES = {Phase.STAFF_PIN, Phase.STAFF_MENU, Phase.STAFF_LOAD, Phase.STAFF_COLLECT}
@@ -103,6 +114,9 @@ class PickupSettings:
     service_inactivity_seconds: float = 120
     service_refresh_seconds: float = 1.0
     relay_test_seconds: float = 3.0
+    eid: bool = False  # an eID card reader is configured
+    card_pin_pad: bool = False  # ... with a PIN pad, and the card PIN is to be verified on it
+    itsme: bool = False  # itsme through the town hall is configured
 
 
 @dataclass(frozen=True)
@@ -147,6 +161,15 @@ class PickupState:
     staff_notice: dict | None = None  # the last load or emptying, confirmed on the list
     out_of_service: bool = False  # no locker can be released: the kiosk says so instead of inviting
     service: service.ServiceState | None = None  # a technician's service mode (kioskd.flows.service)
+    # strong identification (kioskd.flows.strong): no personal data here, only what the screens need
+    eid_available: bool = False  # the card reader is up
+    online: bool = True  # the town hall answers (itsme needs it); unknown counts as yes until sync says no
+    card_present: bool = False
+    proving: bool = False  # a strong reservation is chosen and waits for its proof
+    token_id: str | None = None  # the QR token that named it, spent with the release
+    card_tries: int | None = None  # PIN tries left after a wrong card PIN
+    itsme_qr: str | None = None
+    itsme_session: str | None = None
 
 
 Result = tuple[PickupState, list]
@@ -159,9 +182,10 @@ class PickupFlow:
 
     # ---- entry points ----------------------------------------------------------------------------
 
-    def start(self, qr_available: bool = True, out_of_service: bool = False) -> Result:
+    def start(self, qr_available: bool = True, out_of_service: bool = False, eid_available: bool = False) -> Result:
         state = PickupState(lang=self.settings.default_language, qr_available=qr_available,
-                            large_text=self.settings.large_text, out_of_service=out_of_service)
+                            large_text=self.settings.large_text, out_of_service=out_of_service,
+                            eid_available=eid_available)
         return state, [fx.SetLanguage(state.lang), fx.SetAudioMode(False), fx.SetLargeText(state.large_text),
                        fx.ResetVolume(), self.view(state), fx.Say("screen")]
 
@@ -211,6 +235,10 @@ class PickupFlow:
             return PickupFlow._restart
         if isinstance(event, DeviceStatus):
             return PickupFlow._on_device
+        if isinstance(event, CardInserted):
+            return strong.card_inserted
+        if isinstance(event, CardRemoved):
+            return strong.card_removed
         if isinstance(event, Activity):
             return PickupFlow._on_activity
         if state.overlay is not None and isinstance(event, Tap):
@@ -245,15 +273,21 @@ class PickupFlow:
         if p in (Phase.CHECKING, Phase.RELEASING):
             return fx.Show("checking", {})
         if p is Phase.WAIT_OPEN:
-            return fx.Show("locker_open", {"locker": s.locker, "retry": s.retried, "purpose": s.purpose})
+            return fx.Show("locker_open", {"locker": s.locker, "retry": s.retried, "purpose": s.purpose,
+                                           **self._card_reminder(s)})
         if p is Phase.WAIT_CLOSE:
             return fx.Show("close_door", {"locker": s.locker, "reminder": s.reminder, "purpose": s.purpose,
                                           "can_extend": s.reminder and self._extensions_left(s) > 0})
         if p is Phase.THANKS:
             return fx.Show("thanks", {"locker": s.locker, "can_reopen": self._can_reopen(s),
-                                      "reopen_seconds": int(self.settings.reopen_grace_seconds)})
+                                      "reopen_seconds": int(self.settings.reopen_grace_seconds),
+                                      **self._card_reminder(s)})
         if p is Phase.ERROR:
-            return fx.Show("error", {"reason": s.error, "locked_seconds": s.locked_seconds, "locker": s.locker})
+            tries = {"tries_left": s.card_tries} if s.error == "card_wrong_pin" else {}
+            return fx.Show("error", {"reason": s.error, "locked_seconds": s.locked_seconds, "locker": s.locker,
+                                     **tries})
+        if p in (Phase.PROVE, Phase.EID_INSERT, Phase.EID_READING, Phase.ITSME):
+            return strong.view(self, s)
         if p in STAFF_PHASES:
             return staff.view(s)
         if p in SERVICE_PHASES:
@@ -267,6 +301,11 @@ class PickupFlow:
         return fx.Show("return_done", {"returned": len(s.presented), "locker": s.locker,
                                        "outstanding": len(s.loan_outstanding) - len(s.presented)})
 
+    @staticmethod
+    def _card_reminder(s: PickupState) -> dict:
+        """An eID card still in the reader once the locker opens: the citizen is reminded to take it."""
+        return {"take_card": True} if s.card_present and s.method and s.method.endswith("+eid") else {}
+
     # ---- shared transitions ----------------------------------------------------------------------
 
     def _can_reopen(self, s: PickupState) -> bool:
@@ -278,8 +317,12 @@ class PickupFlow:
     def _end_session(self, state: PickupState) -> Result:
         """Back to the start for the next person: default language, text size and volume, audio mode off."""
         fresh = PickupState(lang=self.settings.default_language, qr_available=state.qr_available,
-                            large_text=self.settings.large_text, out_of_service=state.out_of_service)
+                            large_text=self.settings.large_text, out_of_service=state.out_of_service,
+                            eid_available=state.eid_available, online=state.online,
+                            card_present=state.card_present)
         effects: list = [*service.leave(state), fx.CancelAllTimers(), fx.ResetVolume()]
+        if state.phase is Phase.ITSME:
+            effects.append(fx.CancelItsme())
         if state.audio:
             effects.append(fx.SetAudioMode(False))
         if state.large_text != fresh.large_text:
@@ -290,8 +333,8 @@ class PickupFlow:
         return self._end_session(s)
 
     # the names other phase modules (kioskd.flows.returns) use
-    def fail(self, s: PickupState, reason: str) -> Result:
-        return self._fail(s, reason)
+    def fail(self, s: PickupState, reason: str, locked_seconds: int | None = None) -> Result:
+        return self._fail(s, reason, locked_seconds)
 
     def to_start(self, s: PickupState) -> Result:
         return self._to_start(s)
@@ -303,6 +346,7 @@ class PickupFlow:
         """"Back" to the start screen: the session and its choices (language, audio mode) go on."""
         return replace(s, phase=Phase.ATTRACT, overlay=None, code="", error=None, locked_seconds=None,
                        reservation_id=None, locker=None, release_id=None, method=None, purpose="pickup",
+                       proving=False, token_id=None, card_tries=None, itsme_qr=None, itsme_session=None,
                        loan_outstanding=(), loan_returned=(), presented=(), notice=None), []
 
     def _on_language(self, s: PickupState, e: Tap, now: float) -> Result:
@@ -332,6 +376,14 @@ class PickupFlow:
         shown = service.device(s)  # service mode shows every device change at once
         if e.device == "locks":
             return replace(s, out_of_service=not e.ok), shown
+        if e.device in ("cards", "sync"):
+            new = replace(s, eid_available=e.ok) if e.device == "cards" else replace(s, online=e.ok)
+            lost = {"cards": (Phase.EID_INSERT,), "sync": (Phase.ITSME,)}[e.device]
+            if not e.ok and s.phase in (*lost, Phase.PROVE) and s.overlay is None:
+                effects = [fx.CancelItsme()] if s.phase is Phase.ITSME else []
+                new, more = strong.choose(self, new)  # the other method, or "not possible right now"
+                return new, [*shown, *effects, *more]
+            return new, shown
         if e.device != "camera":
             return s, shown
         new = replace(s, qr_available=e.ok)
@@ -443,12 +495,12 @@ class PickupFlow:
                    "awaiting_stock": "not_ready"}.get(r.status)
         if refusal is None and r.expires_at is not None and r.expires_at <= now:
             refusal = "expired"
-        if refusal is None and r.identification != "code":
-            refusal = "strong_required"
         if refusal is None and r.locker is None:
             refusal = "not_ready"
         if refusal:
             return self._fail(s, refusal)
+        if r.identification != "code":  # a personal document: the code said which, now prove who
+            return strong.begin(self, s, r, e)
         return replace(s, phase=Phase.RELEASING, retried=False, reopens=0, collected=False), [
             fx.ReleaseLocker(r.id, r.locker, "pickup", e.method, e.token_id)]
 
@@ -560,6 +612,8 @@ class PickupFlow:
                 return replace(s, phase=Phase.STAFF_MENU, error=None, purpose="staff", page=0), [fx.LoadStaffWork()]
             if s.staff_uid is not None:  # a wrong staff PIN: try again
                 return replace(s, phase=Phase.STAFF_PIN, error=None, code=""), []
+            if s.proving:  # a proof failed: another try, with the same reservation
+                return strong.error_back(self, s)
             back = Phase.RETURN_IDENTIFY if s.purpose == "return" else Phase.METHOD
             return replace(s, phase=back, error=None, locked_seconds=None, notice=None), []
         return s, []
@@ -596,6 +650,16 @@ TABLE: dict[tuple[Phase, type], Handler] = {
     (Phase.WAIT_CLOSE, Tap): PickupFlow._wait_close_tap,
     (Phase.THANKS, Tap): PickupFlow._thanks_tap,
     (Phase.ERROR, Tap): PickupFlow._error_tap,
+    # strong identification (kioskd.flows.strong)
+    (Phase.PROVE, Tap): strong.prove_tap,
+    (Phase.EID_INSERT, Tap): strong.insert_tap,
+    (Phase.EID_READING, CardRead): strong.card_read,
+    (Phase.EID_READING, IdentityChecked): strong.identity_checked,
+    (Phase.EID_READING, TimerFired): strong.card_read_timer,
+    (Phase.ITSME, Tap): strong.itsme_tap,
+    (Phase.ITSME, ItsmeStarted): strong.itsme_started,
+    (Phase.ITSME, ItsmeResult): strong.itsme_result,
+    (Phase.ITSME, TimerFired): strong.itsme_timer,
     **{(phase, QrScanned): PickupFlow._check_qr for phase in (*ACCEPTS_QR, Phase.STAFF_LOAD)},
     # service mode (kioskd.flows.service): the tests' readings, live doors, the technician's taps
     (Phase.SERVICE_HOME, Tap): service.home_tap,

@@ -31,6 +31,11 @@ LAYOUTS = {
                        opening_hours=SAMPLE_HOURS),
 }
 TEXT_SIZES = ("normal", "large")
+# what the town hall sends for the itsme app (ItsmeStarted.qr): a short link, and a long one with more modules
+SAMPLE_ITSME_QR = "https://balie.aalter.be/itsme/s/7f3c9a1e5b2d4e8f9c6a2d1b0e4f7a93"
+SAMPLE_ITSME_QR_LONG = ("https://oidc.itsme.services/clientsecurelogin/oidc/authorization?client_id=aalter-kiosk"
+                        "&response_type=code&scope=openid%20service%3AAALTER_KIOSK_LOGIN&state=7f3c9a1e5b2d4e8f"
+                        "&nonce=9c6a2d1b0e4f7a93&redirect_uri=https%3A%2F%2Fbalie.aalter.be%2Fitsme%2Freturn")
 
 
 def layout_variant(name: str, text_size: str = "normal") -> Layout:
@@ -86,6 +91,7 @@ def sample_screens() -> Iterator[tuple[str, str, Mapping]]:
     yield "return_done-partial", "return_done", {"returned": 2, "outstanding": 1, "locker": 7}
     yield "return_done-partial_many", "return_done", {"returned": 1, "outstanding": 11, "locker": 7}
     yield "out_of_service", "out_of_service", {}
+    yield from _identity_samples()
     yield from _staff_samples()
     yield "locker_open-load", "locker_open", {"locker": 2, "retry": False, "purpose": "load"}
     yield "locker_open-take_out", "locker_open", {"locker": 7, "retry": True, "purpose": "take_out"}
@@ -94,6 +100,28 @@ def sample_screens() -> Iterator[tuple[str, str, Mapping]]:
                                                 "purpose": "take_out"}
     yield "close_door-load_reminder", "close_door", {"locker": 2, "reminder": True, "can_extend": True,
                                                      "purpose": "load"}
+
+
+def _identity_samples() -> Iterator[tuple[str, str, Mapping]]:
+    """Strong identification: the choice, the card, itsme, the wrong-PIN counts and the card left behind."""
+    yield "prove", "prove", {"eid": True, "itsme": True}
+    yield "prove-eid_only", "prove", {"eid": True, "itsme": False}
+    yield "prove-itsme_only", "prove", {"eid": False, "itsme": True}
+    yield "eid_insert", "eid_insert", {}
+    yield "eid_reading", "eid_reading", {"pin_pad": False}
+    yield "eid_reading-pin_pad", "eid_reading", {"pin_pad": True}
+    yield "itsme", "itsme", {"qr": SAMPLE_ITSME_QR}
+    yield "itsme-long_code", "itsme", {"qr": SAMPLE_ITSME_QR_LONG}
+    yield "itsme-connecting", "itsme", {"qr": ""}
+    for tries in (2, 1):
+        yield f"error-card_wrong_pin-{tries}_left", "error", {"reason": "card_wrong_pin", "tries_left": tries,
+                                                               "locked_seconds": None, "locker": 5}
+    yield "locker_open-take_card", "locker_open", {"locker": 5, "retry": False, "purpose": "pickup",
+                                                   "take_card": True}
+    yield "locker_open-retry_take_card", "locker_open", {"locker": 8, "retry": True, "purpose": "pickup",
+                                                         "take_card": True}
+    yield "thanks-take_card", "thanks", {"locker": 5, "can_reopen": True, "reopen_seconds": 60, "take_card": True}
+    yield "thanks-final_take_card", "thanks", {"locker": 5, "can_reopen": False, "take_card": True}
 
 
 def _names(nl: str, fr: str, en: str) -> dict:

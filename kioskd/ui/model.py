@@ -110,6 +110,19 @@ class Arrow:
     direction: str = "down"  # down, up, left, right
 
 
+@dataclass(frozen=True)
+class QrCode:
+    """A QR code for a phone to scan from the screen (itsme): dark modules on light, quiet zone included.
+
+    ``rect`` is the square the whole code takes, quiet zone and all; the frame makes it a whole number of
+    pixels per module (``kioskd.ui.qr``), so every module is drawn the same size and a phone reads it at once.
+    It has no words: what to do with it is said beside it.
+    """
+
+    rect: Rect
+    text: str
+
+
 ICONS = ("alert", "warning", "clock", "speaker", "text_size", "help", "tag", "check")
 
 
@@ -121,7 +134,7 @@ class Icon:
     name: str  # one of ICONS
 
 
-Widget = Label | Button | LockerMap | CodeDisplay | Tally | Arrow | Icon
+Widget = Label | Button | LockerMap | CodeDisplay | Tally | Arrow | Icon | QrCode
 
 
 @dataclass(frozen=True)

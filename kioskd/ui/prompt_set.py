@@ -28,6 +28,7 @@ def _variants(layout: Layout, config) -> Iterator[tuple[str, dict]]:
                 ("locker_open", {"purpose": "return"}), ("return_identify", {"qr_available": True}),
                 ("return_identify", {"qr_available": False}))
     yield from _return_variants()
+    yield from _identity_variants()
     # staff screens are heard by trained staff a few times a day: their prompts are made on first use
     # (tens of milliseconds each), which keeps the pre-made set small on the kiosk's SD card
     for locker in lockers:
@@ -40,6 +41,9 @@ def _variants(layout: Layout, config) -> Iterator[tuple[str, dict]]:
         yield "close_door", {"locker": locker, "reminder": True, "can_extend": True}
         yield "close_door", {"locker": locker, "reminder": True, "can_extend": False}
         yield "thanks", {"locker": locker, "can_reopen": True, "reopen_seconds": grace}
+        yield "locker_open", {"locker": locker, "take_card": True}  # after an eID proof, card still in
+        yield "locker_open", {"locker": locker, "retry": True, "take_card": True}
+        yield "thanks", {"locker": locker, "can_reopen": True, "reopen_seconds": grace, "take_card": True}
         yield "error", {"reason": "door_not_opened", "locker": locker}
     yield "thanks", {"can_reopen": False}
     for reason in ERROR_REASONS:
@@ -50,6 +54,19 @@ def _variants(layout: Layout, config) -> Iterator[tuple[str, dict]]:
     # of milliseconds, and pre-making them would cost tens of megabytes of WAV on the SD card
     for minutes in range(1, min(max_minutes, 5) + 1):
         yield "error", {"reason": "locked_out", "locked_seconds": minutes * 60}
+
+
+def _identity_variants() -> Iterator[tuple[str, dict]]:
+    """Strong identification: each choice of proof, the card with and without a PIN pad, itsme, wrong PINs.
+
+    The itsme code is never part of a prompt, so any text stands for it here.
+    """
+    for eid, itsme in ((True, True), (True, False), (False, True)):
+        yield "prove", {"eid": eid, "itsme": itsme}
+    yield from (("eid_insert", {}), ("eid_reading", {"pin_pad": False}), ("eid_reading", {"pin_pad": True}),
+                ("itsme", {"qr": "itsme"}), ("itsme", {"qr": ""}), ("thanks", {"can_reopen": False, "take_card": True}))
+    for tries in (1, 2):
+        yield "error", {"reason": "card_wrong_pin", "tries_left": tries}
 
 
 def _return_variants() -> Iterator[tuple[str, dict]]:

@@ -27,6 +27,8 @@ from functools import cache
 from num2words import num2words
 
 from kioskd.ui.frame import Layout, day_names, locker_position, opening_groups
+from kioskd.ui.identity_prompts import IDENTITY_PROMPTS
+from kioskd.ui.identity_screens import tries_left
 from kioskd.ui.messages import N_, language_name, translate, translate_plural
 from kioskd.ui.model import Button
 from kioskd.ui.screens import (
@@ -252,8 +254,16 @@ def _locker_open(p: _Prompt, params: Mapping, layout: Layout) -> None:
     known, anyone = _LOCKER_SPOKEN[purpose]
     if locker is None:
         p.say(anyone)
-        return
-    p.say(known, locker=p.words(locker), where=where_words(layout, locker, p.lang))
+    else:
+        p.say(known, locker=p.words(locker), where=where_words(layout, locker, p.lang))
+    _take_card(p, params)
+
+
+def _take_card(p: _Prompt, params: Mapping) -> None:
+    """After an eID proof the card may still be in the reader: the locker screens remind the citizen."""
+    if params.get("take_card"):
+        p.fact("take-card")
+        p.say("locker.take_card")
 
 
 def _close_door(p: _Prompt, params: Mapping, layout: Layout) -> None:
@@ -277,6 +287,7 @@ def _close_door(p: _Prompt, params: Mapping, layout: Layout) -> None:
 
 def _thanks(p: _Prompt, params: Mapping, layout: Layout) -> None:
     p.say("thanks.title")
+    _take_card(p, params)
     locker = param_int(params, "locker")
     if params.get("can_reopen") and locker is not None:
         seconds = param_int(params, "reopen_seconds") or 60
@@ -307,6 +318,14 @@ def _error(p: _Prompt, params: Mapping, layout: Layout) -> None:
         else:
             p.fact(locker)
             p.say("error.door_not_opened", locker=p.words(locker))
+    elif reason == "card_wrong_pin":
+        tries = tries_left(params)
+        if tries is None:
+            p.say("error.card_wrong_pin_any")
+        else:
+            p.fact(tries)
+            p.say_n("error.card_wrong_pin", "error.card_wrong_pin.plural", tries, tries=p.words(tries))
+        p.say("error.card_pin_warning")
     else:
         p.say(ERROR_TEXTS[reason])
     if reason in RETRYABLE_REASONS:
@@ -629,7 +648,7 @@ _SCREENS = {
     "staff_menu": _staff_menu, "staff_load": _staff_load, "staff_collect": _staff_collect,
     "service_home": _service_home, "service_lockers": _service_lockers, "service_locker": _service_locker,
     "service_confirm": _service_confirm, "service_tests": _service_tests, "service_rfid": _service_rfid,
-    "service_camera": _service_camera, "service_log": _service_log,
+    "service_camera": _service_camera, "service_log": _service_log, **IDENTITY_PROMPTS,
 }
 SCREENS_WITH_PROMPTS = tuple(_SCREENS)
 

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING
 
 import pygame
 
-from kioskd.ui.model import Arrow, Button, CodeDisplay, Icon, Label, LockerMap, Rect, ScreenModel, Tally
+from kioskd.ui.model import Arrow, Button, CodeDisplay, Icon, Label, LockerMap, QrCode, Rect, ScreenModel, Tally
+from kioskd.ui.qr import modules as qr_modules
 from kioskd.ui.theme import (
     BUTTON_TEXT_STYLES,
     DEFAULT_PALETTE,
@@ -68,6 +69,7 @@ class Renderer:
         self.palette = palette
         self.type = typesetter()
         self.metrics = Metrics.for_screen(*surface.get_size())
+        self._qr_images: dict[tuple[str, int], pygame.Surface] = {}  # a code is drawn once, then blitted
         if layout is not None:
             self.set_layout(layout)
 
@@ -156,6 +158,8 @@ class Renderer:
                 self._arrow(widget)
             elif isinstance(widget, Icon):
                 self.icon(widget.name, pygame.Rect(widget.rect), p.text, p.background)
+            elif isinstance(widget, QrCode):
+                self._qr(widget)
         button = model.button(focus) if focus else None
         if button is not None:
             self._focus_ring(pygame.Rect(button.rect), m)
@@ -426,3 +430,21 @@ class Renderer:
         pygame.draw.polygon(self.surface, self.palette.text, [(cx + turn(a, b)[0], cy + turn(a, b)[1])
                                                               for a, b in points])
 
+    def _qr(self, widget: QrCode) -> None:
+        """The code at whole pixels per module, centred in its square; made once per text and size."""
+        rows = qr_modules(widget.text)
+        n = len(rows)
+        module = max(1, min(widget.rect[2], widget.rect[3]) // n)
+        image = self._qr_images.get((widget.text, module))
+        if image is None:
+            small = pygame.Surface((n, n))
+            small.fill(self.palette.qr_light)
+            for y, row in enumerate(rows):
+                for x, dark in enumerate(row):
+                    if dark:
+                        small.set_at((x, y), self.palette.qr_dark)
+            image = pygame.transform.scale(small, (n * module, n * module))  # whole factor: exact squares
+            if len(self._qr_images) >= 4:  # one code at a time is shown; a few sizes at most
+                self._qr_images.clear()
+            self._qr_images[(widget.text, module)] = image
+        self.surface.blit(image, image.get_rect(center=pygame.Rect(widget.rect).center))

@@ -26,11 +26,23 @@ from collections.abc import Callable, Mapping
 from typing import NamedTuple
 
 from kioskd.ui.frame import Block, Choice, FrameBuilder, Item, Layout, Text, locker_position
+from kioskd.ui.identity_screens import (
+    IDENTITY_BUILDERS,
+    IDENTITY_HEADINGS,
+    IDENTITY_REASONS,
+    IDENTITY_RETRYABLE,
+    IDENTITY_SCREENS,
+    IDENTITY_TEXTS,
+    STRONG_PICKUP_REASONS,
+    take_card_notice,
+    wrong_pin_text,
+)
 from kioskd.ui.messages import N_
 from kioskd.ui.model import Arrow, Button, CodeDisplay, LockerMap, Rect, ScreenModel, Tally, Widget
 from kioskd.ui.theme import DOOR_ASPECT, SIZE_WEIGHT
 
-__all__ = ["ERROR_REASONS", "NO_BACK_SCREENS", "NO_HELP_SCREENS", "SCREENS", "SERVICE_SCREENS", "Layout",
+__all__ = ["ERROR_REASONS", "IDENTITY_SCREENS", "NO_BACK_SCREENS", "NO_HELP_SCREENS", "SCREENS", "SERVICE_SCREENS",
+           "Layout",
            "build_screen", "locker_position", "staff_page_size"]
 
 # technician service mode (kioskd.flows.service); built in kioskd.ui.service_screens
@@ -38,9 +50,9 @@ SERVICE_SCREENS = ("service_home", "service_lockers", "service_locker", "service
                    "service_rfid", "service_camera", "service_log")
 SCREENS = ("attract", "method", "pin", "scan", "checking", "locker_open", "close_door", "thanks", "error",
            "help", "timeout", "return_identify", "return_tags", "return_done", "out_of_service",
-           "staff_pin", "staff_menu", "staff_load", "staff_collect", *SERVICE_SCREENS)
+           "staff_pin", "staff_menu", "staff_load", "staff_collect", *IDENTITY_SCREENS, *SERVICE_SCREENS)
 NO_BACK_SCREENS = ("attract", "checking", "locker_open", "close_door", "thanks", "timeout", "return_done",
-                   "out_of_service", "staff_pin", "staff_menu", "service_home", "service_confirm")
+                   "out_of_service", "staff_pin", "staff_menu", "eid_reading", "service_home", "service_confirm")
 # screens without a help button: help itself, the transient and out-of-service screens, and service mode
 # (technicians have their manual; the header keeps only the languages)
 NO_HELP_SCREENS = ("help", "checking", "out_of_service", *SERVICE_SCREENS)
@@ -56,27 +68,29 @@ MAX_TALLY = 20  # more items than this are counted in words only: the boxes woul
 
 CODE_REASONS = ("unknown_code", "locked_out", "forged", "wrong_kiosk", "token_expired", "replayed", "malformed",
                 "unknown_tag", "badge_refused")
-PICKUP_REASONS = ("expired", "already_collected", "cancelled", "not_ready", "strong_required")
+PICKUP_REASONS = ("expired", "already_collected", "cancelled", "not_ready", *STRONG_PICKUP_REASONS)
 RETURN_REASONS = ("nothing_to_return", "not_on_loan")
 LOCKER_REASONS = ("door_not_opened", "locker_out_of_service", "no_free_locker")
-ERROR_REASONS = CODE_REASONS + PICKUP_REASONS + RETURN_REASONS + LOCKER_REASONS + ("internal",)
+ERROR_REASONS = CODE_REASONS + PICKUP_REASONS + IDENTITY_REASONS + RETURN_REASONS + LOCKER_REASONS + ("internal",)
 # Where trying again can help, the button says so; elsewhere "Try again" would be a false promise.
-RETRYABLE_REASONS = ("unknown_code", "forged", "malformed", "unknown_tag", "internal", "badge_refused")
+RETRYABLE_REASONS = ("unknown_code", "forged", "malformed", "unknown_tag", "internal", "badge_refused",
+                     *IDENTITY_RETRYABLE)
 ERROR_TEXTS = {
     "unknown_code": N_("error.unknown_code"), "forged": N_("error.forged"), "wrong_kiosk": N_("error.wrong_kiosk"),
     "token_expired": N_("error.token_expired"), "replayed": N_("error.replayed"), "malformed": N_("error.malformed"),
     "expired": N_("error.expired"), "already_collected": N_("error.already_collected"),
     "cancelled": N_("error.cancelled"), "not_ready": N_("error.not_ready"),
-    "strong_required": N_("error.strong_required"), "locker_out_of_service": N_("error.locker_out_of_service"),
+    "locker_out_of_service": N_("error.locker_out_of_service"),
     "internal": N_("error.internal"), "nothing_to_return": N_("error.nothing_to_return"),
     "not_on_loan": N_("error.not_on_loan"), "no_free_locker": N_("error.no_free_locker"),
-    "unknown_tag": N_("error.unknown_tag"), "badge_refused": N_("error.badge_refused"),
+    "unknown_tag": N_("error.unknown_tag"), "badge_refused": N_("error.badge_refused"), **IDENTITY_TEXTS,
 }
 ERROR_HEADINGS = {"code": N_("error.heading.code"), "pickup": N_("error.heading.pickup"),
                   "return": N_("error.heading.return"), "locker": N_("error.heading.locker"),
-                  "internal": N_("error.heading.internal")}
+                  "identity": N_("error.heading.identity"), "internal": N_("error.heading.internal")}
 # a reason whose group's heading would not fit it: a tag is not a code
-REASON_HEADINGS = {"unknown_tag": N_("error.heading.tag"), "badge_refused": N_("error.heading.staff_pin")}
+REASON_HEADINGS = {"unknown_tag": N_("error.heading.tag"), "badge_refused": N_("error.heading.staff_pin"),
+                   **IDENTITY_HEADINGS}
 # what the citizen or staff member does at the open door; on the close-door screen, what must be done first
 LOCKER_TASKS = {"pickup": N_("locker_open.take"), "return": N_("locker_open.place"), "load": N_("locker_open.load"),
                 "take_out": N_("locker_open.take_out")}
@@ -94,9 +108,10 @@ def param_int(params: Mapping, key: str, default: int | None = None) -> int | No
 
 
 def error_group(reason: str) -> str:
-    """Which heading an error reason goes under: code, pickup, return, locker or internal."""
+    """Which heading an error reason goes under: code, pickup, identity, return, locker or internal."""
     return ("code" if reason in CODE_REASONS else "pickup" if reason in PICKUP_REASONS
-            else "return" if reason in RETURN_REASONS else "locker" if reason in LOCKER_REASONS else "internal")
+            else "identity" if reason in IDENTITY_REASONS else "return" if reason in RETURN_REASONS
+            else "locker" if reason in LOCKER_REASONS else "internal")
 
 
 def error_heading(reason: str) -> str:
@@ -240,6 +255,11 @@ def _locker_screen(b: FrameBuilder, locker: int | None, texts: list[Item]) -> No
         b.stack(area, [*texts, Block(min(h - need - 4 * b.m.gap, _bank_height(b.layout, w)), bank)])
 
 
+def _text_width(b: FrameBuilder) -> int:
+    """The width the words of a locker screen get: beside the bank on a landscape panel, all of it on portrait."""
+    return b.split(b.content(), 0.56)[0][2] if b.layout.landscape else b.content()[2]
+
+
 def _bank_height(layout: Layout, width: int) -> int:
     """The height the drawing of the bank takes at ``width`` (doors keep their shape; see the renderer)."""
     rows = {p[1]: max(SIZE_WEIGHT.get(str(q[3]).upper(), 1.0) for q in layout.lockers if q[1] == p[1])
@@ -254,10 +274,13 @@ def _locker_open(b: FrameBuilder, p: Mapping) -> None:
     texts: list[Item] = [Text(b.t("locker_open.title", locker=locker if locker is not None else ""), "title")]
     where = locker_position(b.layout, locker) if locker is not None else None
     if where is not None:
-        texts.append(Text(b.t("locker.where", row=where[0], rows=where[1], column=where[2]), "body"))
+        # the drawing of the bank shows it too: the line gives way when a card reminder needs the room
+        texts.append(Text(b.t("locker.where", row=where[0], rows=where[1], column=where[2]), "body", drop=1))
     texts.append(Text(b.t(LOCKER_TASKS[locker_purpose(p)]), "body"))
     if p.get("retry"):
         texts.append(Text(b.t("locker_open.retry"), "notice"))
+    if p.get("take_card"):
+        texts.append(take_card_notice(b, _text_width(b)))
     _locker_screen(b, locker, texts)
 
 
@@ -267,9 +290,9 @@ def _close_door(b: FrameBuilder, p: Mapping) -> None:
     shown = locker if locker is not None else ""
     if p.get("reminder") and p.get("can_extend"):
         b.footer([], [Choice("extend", b.t("close_door.extend"))])
-    width = b.content()[2] if not b.layout.landscape else b.split(b.content(), 0.56)[0][2]
     if p.get("reminder"):
-        texts: list[Item] = [b.icon_text("warning", b.t("close_door.reminder", locker=shown), "alert", width)]
+        texts: list[Item] = [b.icon_text("warning", b.t("close_door.reminder", locker=shown), "alert",
+                                         _text_width(b))]
     else:
         texts = [Text(b.t("close_door.title", locker=shown), "heading")]
         task = CLOSE_TASKS.get(locker_purpose(p))
@@ -288,6 +311,8 @@ def _thanks(b: FrameBuilder, p: Mapping) -> None:
     if can_reopen:
         seconds = param_int(p, "reopen_seconds", 60)
         items.append(Text(b.tn("thanks.reopen_hint", "thanks.reopen_hint.plural", seconds, seconds=seconds), "body"))
+    if p.get("take_card"):
+        items.insert(1, take_card_notice(b, b.content()[2]))
     b.stack(b.content(), items)
 
 
@@ -313,8 +338,11 @@ def _error(b: FrameBuilder, p: Mapping) -> None:
     label = b.t("common.try_again") if reason in RETRYABLE_REASONS else b.t("common.ok")
     b.nav_footer([Choice("ok", label)])
     area = b.content()
-    items: list[Item] = [b.icon_text("alert", b.t(error_heading(reason)), "alert", area[2]),
-                         Text(_error_message(b, reason, p), "body")]
+    items: list[Item] = [b.icon_text("alert", b.t(error_heading(reason)), "alert", area[2])]
+    if reason == "card_wrong_pin":  # the tries left stand out from the warning under them
+        items += [Text(text, style) for text, style in zip(wrong_pin_text(b, p), ("subheading", "body"), strict=True)]
+    else:
+        items.append(Text(_error_message(b, reason, p), "body"))
     if reason not in RETRYABLE_REASONS and reason != "locked_out":
         items.append(b.contact())
     b.stack(area, items)
@@ -701,6 +729,7 @@ def _service_screen(screen: str) -> Callable[[FrameBuilder, Mapping], None]:
 
 
 _BUILDERS.update({screen: _service_screen(screen) for screen in SERVICE_SCREENS})
+_BUILDERS.update(IDENTITY_BUILDERS)
 
 
 def build_screen(screen: str, params: Mapping | None, lang: str, layout: Layout) -> ScreenModel:

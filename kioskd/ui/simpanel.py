@@ -18,12 +18,18 @@ from kioskd.ui.theme import DEFAULT_PALETTE, Palette
 DEMO_TAG = "0A1B2C3D4E"  # the demo room key's item tag
 DEMO_BADGE = "B0B0B0B0B0"  # the demo staff member's badge (PIN printed by the demo)
 DEMO_TECHNICIAN_BADGE = "7E7E7E7E7E"  # the demo technician's badge: service mode (PIN printed by the demo)
+# the demo passport's holder and a passer-by (valid test national register numbers, nobody's)
+DEMO_HOLDER = ("85073003328", "Peeters", "An")
+DEMO_STRANGER = ("78051200349", "Maes", "Ilse")
 
 
 @dataclass(frozen=True)
 class SimAction:
-    kind: str  # "door" | "qr" | "tag"
-    arg: str | None  # door: locker number; qr: reservation id, or None to hide the code; tag: tag id
+    kind: str  # "door" | "qr" | "tag" | "card" | "itsme"
+    # door: locker number; qr: reservation id, or None to hide the code; tag: tag id; card: the national number
+    # of the test eID card to insert, or None to take it out; itsme: the number confirming in the app, or None
+    # to decline
+    arg: str | None
 
 
 @dataclass(frozen=True)
@@ -63,8 +69,8 @@ class SimPanel:
     def _metrics(self) -> tuple[int, int, int, int]:
         """(margin, title height, section height, row height), rows shrinking to fit many lockers."""
         margin, title_h, section_h = 10, 48, 30
-        rows = len(self.lockers) + len(self.reservations) + 2
-        room = self._height - title_h - 3 * section_h - 2 * margin
+        rows = len(self.lockers) + len(self.reservations) + 4
+        room = self._height - title_h - 4 * section_h - 2 * margin
         return margin, title_h, section_h, max(22, min(46, room // max(1, rows)))
 
     def _layout(self) -> tuple[list[tuple[str, int]], list[_PanelButton], dict[int, Rect]]:
@@ -97,6 +103,18 @@ class SimPanel:
         for i, (tag, label) in enumerate(((DEMO_TAG, "Key tag"), (DEMO_BADGE, "Staff badge"),
                                           (DEMO_TECHNICIAN_BADGE, "Technician"))):
             buttons.append(_PanelButton(SimAction("tag", tag), (margin + i * (third + 6), y, third, row_h - 4), label))
+        y += row_h
+        sections.append(("eID reader and itsme app", y))
+        y += section_h
+        for row in (((SimAction("card", DEMO_HOLDER[0]), "eID holder"), (SimAction("card", DEMO_STRANGER[0]),
+                                                                          "eID other"), (SimAction("card", None),
+                                                                                         "Take card")),
+                    ((SimAction("itsme", DEMO_HOLDER[0]), "itsme holder"), (SimAction("itsme", DEMO_STRANGER[0]),
+                                                                            "itsme other"),
+                     (SimAction("itsme", None), "itsme decline"))):
+            for i, (action, label) in enumerate(row):
+                buttons.append(_PanelButton(action, (margin + i * (third + 6), y, third, row_h - 4), label))
+            y += row_h
         return sections, buttons, status
 
     def handle_click(self, x: int, y: int) -> SimAction | None:

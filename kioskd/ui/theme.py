@@ -97,6 +97,9 @@ class Palette:
     alert_mark: Color = WHITE  # the "!" inside the alert sign
     dot: Color = INK
     code_fill: Color = WHITE
+    # a QR code shown for a phone to scan (itsme): black on white, the contrast every scanner expects
+    qr_dark: Color = BLACK
+    qr_light: Color = WHITE
     # icons drawn beside words: the alert sign in the alert colour, the clock and arrows in ink; a warning
     # triangle is amber with a black "!" (the sign, not its colour, says "attention")
     icon_warning_fill: Color = AMBER
@@ -134,7 +137,7 @@ def text_pairs(palette: Palette) -> list[tuple[str, Color, Color]]:
              ("warning icon mark", p.icon_warning_mark, p.icon_warning_fill),
              ("warning icon edge", p.icon_warning_mark, p.background),
              ("locker", p.locker_text, p.locker_fill), ("highlight", p.highlight_text, p.highlight_fill),
-             ("code dots", p.dot, p.code_fill),
+             ("code dots", p.dot, p.code_fill), ("qr code", p.qr_dark, p.qr_light),
              ("focus ring", p.focus_outer, p.background), ("focus ring inner", p.focus_outer, p.focus_inner),
              ("touch ring", p.touch_ring, p.background),
              ("panel", p.panel_text, p.panel_background),

@@ -23,7 +23,10 @@ STATUS_FILTERS = ("open",) + RESERVATION_STATUSES
 FIELD_OF_ERROR = {"unknown_kiosk": "kiosk", "unknown_product": "product", "not_loanable": "product",
                   "invalid_kind": "kind", "invalid_citizen": "citizen_name", "invalid_email": "citizen_email",
                   "invalid_tags": "tags", "tag_lent": "tags", "tag_is_badge": "tags", "invalid_locker": "locker",
-                  "unknown_locker": "locker", "locker_occupied": "locker"}
+                  "unknown_locker": "locker", "locker_occupied": "locker",
+                  "national_number_required": "national_number", "invalid_national_number": "national_number",
+                  "national_number_not_needed": "national_number", "national_number_differs": "national_number",
+                  "invalid_authorised": "authorised"}
 CANCELLABLE = services.TOWN_HALL_STATUSES
 DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 TIME = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
@@ -38,6 +41,11 @@ def qr_svg(token: str) -> Markup:
 
 def split_tags(text: str) -> list[str]:
     return [tag for tag in re.split(r"[\s,;]+", text.strip()) if tag]
+
+
+def split_lines(text: str) -> list[str]:
+    """One national number a line (each may be written with dots and dashes, as on the eID card)."""
+    return [line.strip() for line in text.splitlines() if line.strip()]
 
 
 def add_routes(router: APIRouter, console: Console) -> None:
@@ -75,6 +83,9 @@ def add_routes(router: APIRouter, console: Console) -> None:
     def create(request: Request, posted: Post) -> Response:
         values = dict(posted.form)
         values.pop("csrf", None)
+        # a refused form is shown again without the national numbers: they are never echoed into a page
+        values.pop("national_number", None)
+        values.pop("authorised", None)
         kind = posted.get("kind") or "pickup"
         locker = None
         if posted.get("placement") == "locker":
@@ -88,7 +99,8 @@ def add_routes(router: APIRouter, console: Console) -> None:
                 th, kiosk_id=posted.get("kiosk"), product=posted.get("product"),
                 citizen=services.Citizen(posted.get("citizen_name"), posted.get("citizen_email") or None),
                 kind=kind, tags=split_tags(posted.get("tags")) if kind == "loan" else [], locker=locker,
-                created_by=posted.session.username)
+                created_by=posted.session.username, national_number=posted.get("national_number") or None,
+                authorised=split_lines(posted.get("authorised")))
         except services.ServiceError as exc:
             return form_page(request, posted.session, values=values, status=400,
                              field=FIELD_OF_ERROR.get(exc.code, ""), error=exc.detail)
@@ -145,7 +157,8 @@ def add_routes(router: APIRouter, console: Console) -> None:
     @router.post("/reservations/{reservation_id}/send-again")
     def send_again(request: Request, reservation_id: str, posted: Post) -> Response:
         try:
-            services.send_to_kiosk_again(th, reservation_id)
+            services.send_to_kiosk_again(th, reservation_id, national_number=posted.get("national_number") or None,
+                                         authorised=split_lines(posted.get("authorised")))
         except services.ServiceError as exc:
             return show(request, posted.session, reservation_id, status=409, error=exc.detail)
         return console.redirect(f"{PREFIX}/reservations/{reservation_id}?done=sent")

@@ -19,6 +19,7 @@ from townhall.runtime import Townhall
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+DEMO_NATIONAL_NUMBER = "85073003328"  # made up, valid check number
 KIOSK = "aalter-1"
 
 
@@ -51,7 +52,8 @@ def seed_demo(th: Townhall, *, username: str, password: str) -> None:
                                          now))
     exchange.receive_events(th, KIOSK, events)
     services.create_reservation(th, kiosk_id=KIOSK, product="driving-licence",
-                                citizen=services.Citizen("Jan Janssens", "jan@example.org"), created_by=username)
+                                citizen=services.Citizen("Jan Janssens", "jan@example.org"), created_by=username,
+                                national_number=DEMO_NATIONAL_NUMBER)
     lockers = [{"locker": n, "contents": "empty", "flags": []} for n in range(1, 10)]
     lockers[1]["contents"] = "ready"
     lockers[5]["flags"] = ["suspect"]

@@ -1,0 +1,372 @@
+"""The town hall as itsme relying party against the protocol double (townhall/itsme_double.py), everything over
+real HTTP on 127.0.0.1: the whole CIBA flow from the kiosk API, every outcome, slow_down, a refused client
+assertion, national numbers absent from logs and from the database file, the feed carrying the numbers only until
+the kiosk confirms them, and the console's form."""
+
+import logging
+import re
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from townhall_helpers import (
+    AUTHORISED,
+    HOLDER,
+    STRANGER,
+    Clock,
+    enrol,
+    itsme_server,
+    make_config,
+    running_server,
+    strong_reservation,
+)
+
+from townhall import exchange, services
+from townhall.app import create_app
+from townhall.config import ConfigError, load_config
+from townhall.itsme_service import recent_sessions
+from townhall.keys import KeyFileError, load_rp_key
+
+SESSIONS = "/api/v1/itsme/sessions"
+
+
+@pytest.fixture
+def clock():
+    return Clock()
+
+
+@pytest.fixture
+def setup(tmp_path, clock):
+    with itsme_server(tmp_path, clock) as parts:
+        yield parts
+
+
+def open_session(kiosk: httpx.Client, rid: str) -> dict:
+    answer = kiosk.post(SESSIONS, json={"reservation_id": rid})
+    assert answer.status_code == 201, answer.text
+    return answer.json()
+
+
+def status(kiosk: httpx.Client, sid: str) -> str:
+    answer = kiosk.get(f"{SESSIONS}/{sid}")
+    assert answer.status_code == 200, answer.text
+    return answer.json()["status"]
+
+
+def test_the_holder_confirms_in_the_app_and_matches(setup, clock):
+    th, _url, kiosk, double = setup
+    rid = strong_reservation(th)
+    started = open_session(kiosk, rid)
+    assert started["poll_seconds"] == 2 and started["qr"].startswith(double.issuer)
+    assert started["expires_at"].endswith("Z") or started["expires_at"].endswith("+00:00")
+    assert status(kiosk, started["session_id"]) == "pending"
+    clock.advance(5)
+    assert status(kiosk, started["session_id"]) == "pending"  # scanned, not confirmed yet
+    double.scan(started["qr"])
+    double.confirm(HOLDER)
+    clock.advance(5)
+    assert status(kiosk, started["session_id"]) == "match"
+    assert status(kiosk, started["session_id"]) == "match"  # stays so; itsme is not asked again
+    request = next(iter(double.requests.values()))
+    assert request.acr_values == "http://itsme.services/v2/claim/acr_advanced"
+    assert request.binding_message == "Pickup: aalter-1"
+    (audit,) = recent_sessions(th)
+    assert (audit.reservation_id, audit.kiosk_id, audit.outcome) == (rid, "aalter-1", "match")
+    assert double.refusals.count("authorization_pending") == 1 and len(double.refusals) == 1
+
+
+def test_another_person_is_a_mismatch_and_an_authorised_one_a_match(setup, clock):
+    th, _url, kiosk, double = setup
+    rid = strong_reservation(th, authorised=[AUTHORISED])
+    for person, expected in ((STRANGER, "mismatch"), (AUTHORISED, "match")):
+        started = open_session(kiosk, rid)
+        double.scan(started["qr"])
+        double.confirm(person, started["qr"])
+        clock.advance(5)
+        assert status(kiosk, started["session_id"]) == expected
+
+
+def test_the_app_rejects(setup, clock):
+    th, _url, kiosk, double = setup
+    started = open_session(kiosk, strong_reservation(th))
+    double.scan()
+    double.reject()
+    clock.advance(5)
+    assert status(kiosk, started["session_id"]) == "rejected"
+    assert recent_sessions(th)[0].outcome == "rejected"
+
+
+def test_the_session_expires_at_itsme_or_on_the_town_halls_clock(setup, clock):
+    th, _url, kiosk, double = setup
+    rid = strong_reservation(th)
+    started = open_session(kiosk, rid)
+    double.expire()
+    clock.advance(5)
+    assert status(kiosk, started["session_id"]) == "expired"
+    started = open_session(kiosk, rid)
+    polls = len(double.token_polls)
+    clock.advance(121)  # the town hall's session_seconds (120) is shorter than the double's lifetime
+    assert status(kiosk, started["session_id"]) == "expired"
+    assert len(double.token_polls) == polls  # decided without asking itsme
+
+
+def test_cancel_ends_the_session_and_itsme_is_not_asked_again(setup, clock):
+    th, _url, kiosk, double = setup
+    started = open_session(kiosk, strong_reservation(th))
+    assert kiosk.delete(f"{SESSIONS}/{started['session_id']}").status_code == 204
+    double.scan()
+    double.confirm(HOLDER)
+    clock.advance(10)
+    assert status(kiosk, started["session_id"]) == "cancelled"
+    assert double.token_polls == []
+    assert kiosk.delete(f"{SESSIONS}/{started['session_id']}").status_code == 204  # again: no change
+    assert recent_sessions(th)[0].outcome == "cancelled"
+
+
+def test_a_new_session_of_the_kiosk_cancels_its_previous_one(setup):
+    th, _url, kiosk, _double = setup
+    rid = strong_reservation(th)
+    first = open_session(kiosk, rid)
+    open_session(kiosk, rid)
+    assert status(kiosk, first["session_id"]) == "cancelled"
+
+
+def test_slow_down_adds_five_seconds_to_the_interval(setup, clock):
+    th, _url, kiosk, double = setup
+    started = open_session(kiosk, strong_reservation(th))
+    sid = started["session_id"]
+    double.slow_down_next()
+    clock.advance(5)
+    assert status(kiosk, sid) == "pending"  # answered slow_down: the interval is now 10 s
+    assert double.refusals == ["slow_down"]
+    for _ in range(4):  # the kiosk polls every 2 s: itsme is not asked before 10 s have passed
+        clock.advance(2)
+        assert status(kiosk, sid) == "pending"
+    assert len(double.token_polls) == 1
+    clock.advance(2)
+    assert status(kiosk, sid) == "pending"
+    assert len(double.token_polls) == 2 and double.token_polls[1] - double.token_polls[0] == 10
+    assert double.refusals == ["slow_down", "authorization_pending"]  # never too soon for the double
+    double.scan()
+    double.confirm(HOLDER)
+    clock.advance(10)
+    assert status(kiosk, sid) == "match"
+
+
+def test_a_passing_outage_is_ridden_out_a_lasting_one_is_unavailable(setup, clock):
+    th, _url, kiosk, double = setup
+    rid = strong_reservation(th)
+    started = open_session(kiosk, rid)
+    double.fail_next(2)
+    for _ in range(2):
+        clock.advance(5)
+        assert status(kiosk, started["session_id"]) == "pending"
+    double.scan()
+    double.confirm(HOLDER)
+    clock.advance(5)
+    assert status(kiosk, started["session_id"]) == "match"
+    started = open_session(kiosk, rid)
+    double.fail_next(3)
+    for expected in ("pending", "pending", "unavailable"):
+        clock.advance(5)
+        assert status(kiosk, started["session_id"]) == expected
+
+
+def test_signed_userinfo_is_verified(tmp_path, clock):
+    with itsme_server(tmp_path, clock, signed_userinfo=True) as (th, _url, kiosk, double):
+        started = open_session(kiosk, strong_reservation(th))
+        double.scan()
+        double.confirm(HOLDER)
+        clock.advance(5)
+        assert status(kiosk, started["session_id"]) == "match"
+
+
+def test_a_client_assertion_signed_with_the_wrong_key_is_refused_and_logged(tmp_path, clock, caplog):
+    caplog.set_level(logging.INFO)
+    with itsme_server(tmp_path, clock, rp_key=tmp_path / "not-registered.key") as (th, _url, kiosk, double):
+        answer = kiosk.post(SESSIONS, json={"reservation_id": strong_reservation(th)})
+        assert answer.status_code == 503
+        assert answer.json() == {"error": "itsme_unavailable", "detail": "itsme unavailable"}
+        assert double.refusals and double.refusals[0].startswith("invalid_client")
+    assert "HTTP 401 invalid_client" in caplog.text
+
+
+def test_itsme_not_configured_is_503(tmp_path):
+    with running_server(tmp_path, Clock()) as (th, url):
+        kiosk = enrol(th, url, "aalter-1")
+        answer = kiosk.post(SESSIONS, json={"reservation_id": strong_reservation(th)})
+        assert answer.status_code == 503 and answer.json()["detail"] == "itsme unavailable"
+
+
+def test_reservations_and_sessions_of_another_kiosk_are_not_found(setup):
+    th, url, kiosk, _double = setup
+    other = enrol(th, url, "ghent-1")
+    mine = open_session(kiosk, strong_reservation(th))
+    assert other.get(f"{SESSIONS}/{mine['session_id']}").status_code == 404
+    assert other.delete(f"{SESSIONS}/{mine['session_id']}").status_code == 404
+    assert status(kiosk, mine["session_id"]) == "pending"
+    assert other.post(SESSIONS, json={"reservation_id": strong_reservation(th, locker=4)}).status_code == 404
+    assert kiosk.post(SESSIONS, json={"reservation_id": "R-00000000"}).status_code == 404
+    assert kiosk.get(f"{SESSIONS}/{'x' * 24}").status_code == 404
+    assert kiosk.get(f"{SESSIONS}/short").status_code == 422
+    assert httpx.get(f"{url}{SESSIONS}/{mine['session_id']}").status_code == 401
+
+
+def test_a_reservation_without_strong_identification_is_409(setup):
+    th, _url, kiosk, _double = setup
+    voucher = services.create_reservation(th, kiosk_id="aalter-1", product="vouchers",
+                                          citizen=services.Citizen("An")).reservation.id
+    answer = kiosk.post(SESSIONS, json={"reservation_id": voucher})
+    assert answer.status_code == 409 and answer.json()["error"] == "not_identifiable"
+    cancelled = strong_reservation(th)
+    services.cancel_reservation(th, cancelled)
+    assert kiosk.post(SESSIONS, json={"reservation_id": cancelled}).status_code == 409
+
+
+def test_no_national_number_in_logs_or_in_the_database_file(setup, clock, caplog, tmp_path):
+    caplog.set_level(logging.DEBUG)
+    th, _url, kiosk, double = setup
+    rid = strong_reservation(th, authorised=[AUTHORISED])
+    kiosk.get("/api/v1/changes")  # the feed delivers them (sealed in the database until confirmed)
+    for person in (HOLDER, STRANGER):
+        started = open_session(kiosk, rid)
+        double.scan()
+        double.confirm(person)
+        clock.advance(5)
+        status(kiosk, started["session_id"])
+    th.engine.dispose()
+    stored = b"".join(path.read_bytes() for path in tmp_path.glob("townhall.db*"))
+    for number in (HOLDER, AUTHORISED, STRANGER):
+        assert number not in caplog.text
+        assert number.encode() not in stored and number.encode("utf-16-le") not in stored
+
+
+# ---- the feed ------------------------------------------------------------------------------------------------
+
+def test_the_feed_carries_national_numbers_until_the_kiosk_confirms_them(tmp_path):
+    with running_server(tmp_path, Clock()) as (th, url):
+        kiosk = enrol(th, url, "aalter-1")
+        rid = strong_reservation(th, authorised=[AUTHORISED, AUTHORISED])
+        page = kiosk.get("/api/v1/changes").json()
+        (entry,) = [c for c in page["changes"] if c.get("id") == rid]
+        assert entry["national_number"] == HOLDER and entry["authorised"] == [AUTHORISED]  # duplicates dropped
+        assert "pin" in entry
+        snapshot = [c for c in kiosk.get("/api/v1/snapshot").json()["changes"] if c.get("id") == rid]
+        assert snapshot[0]["national_number"] == HOLDER  # not confirmed yet: a fresh kiosk still gets them
+        services.send_to_kiosk_again(th, rid)  # unconfirmed: they go along again
+        page = kiosk.get("/api/v1/changes", params={"after": page["cursor"]}).json()
+        assert page["changes"][0]["national_number"] == HOLDER
+        kiosk.get("/api/v1/changes", params={"after": page["cursor"]})  # confirmed: erased
+        replay = [c for c in kiosk.get("/api/v1/changes").json()["changes"] if c.get("id") == rid]
+        assert all("national_number" not in c and "authorised" not in c for c in replay)
+        assert "national_number" not in kiosk.get("/api/v1/snapshot").json()["changes"][-1]
+        services.send_to_kiosk_again(th, rid)  # the kiosk keeps the hashes it has
+        again = kiosk.get("/api/v1/changes", params={"after": page["cursor"]}).json()["changes"]
+        assert "national_number" not in again[-1] and "pin" in again[-1]
+        with pytest.raises(services.ServiceError, match="not the national register number on file"):
+            services.send_to_kiosk_again(th, rid, national_number=STRANGER)
+        services.send_to_kiosk_again(th, rid, national_number="85.07.30-033.28", authorised=[])
+        last = exchange.changes_page(th, "aalter-1", None, 500)[0][-1]
+        assert last["national_number"] == HOLDER and "authorised" not in last
+
+
+def test_finishing_a_reservation_forgets_its_hashes(tmp_path):
+    with running_server(tmp_path, Clock()) as (th, _url):
+        services.create_kiosk(th, "aalter-1")
+        rid = strong_reservation(th)
+        assert services.get_reservation(th, rid).identity_on_file
+        services.cancel_reservation(th, rid)
+        assert not services.get_reservation(th, rid).identity_on_file
+
+
+@pytest.mark.parametrize(("number", "authorised", "code"), [
+    (None, [], "national_number_required"),
+    ("85073003329", [], "invalid_national_number"),
+    ("8507300332", [], "invalid_national_number"),
+    (HOLDER, ["12345678901"], "invalid_authorised"),
+    (HOLDER, [AUTHORISED] * 6, "invalid_authorised"),
+])
+def test_create_refuses_a_missing_or_wrong_national_number(tmp_path, number, authorised, code):
+    with running_server(tmp_path, Clock()) as (th, _url):
+        services.create_kiosk(th, "aalter-1")
+        with pytest.raises(services.ServiceError) as refused:
+            services.create_reservation(th, kiosk_id="aalter-1", product="passport", citizen=services.Citizen("J"),
+                                        national_number=number, authorised=authorised)
+        assert refused.value.code == code and HOLDER not in str(refused.value)
+        with pytest.raises(services.ServiceError, match="national_number_not_needed"):
+            services.create_reservation(th, kiosk_id="aalter-1", product="vouchers", citizen=services.Citizen("J"),
+                                        national_number=HOLDER)
+
+
+# ---- config ----------------------------------------------------------------------------------------------------
+
+def test_itsme_config_section(tmp_path):
+    path = tmp_path / "townhall.toml"
+    path.write_text('[itsme]\nissuer = "https://idp.example.be"\nclient_id = "x"\nprivate_key = "rp.key"\n'
+                    'service_code = "AALTER"\nsession_seconds = 90\n')
+    config = load_config(path)
+    assert config.itsme.enabled and config.itsme.private_key == tmp_path / "rp.key"
+    assert config.itsme.session_seconds == 90 and config.itsme.timeout_seconds == 10.0
+    assert not load_config(None).itsme.enabled
+    path.write_text('[itsme]\nissuer = "idp.example.be"\nsesion_seconds = 90\n')
+    with pytest.raises(ConfigError) as problems:
+        load_config(path)
+    text = "\n".join(problems.value.problems)
+    assert "itsme.issuer: expected an http:// or https:// URL" in text
+    assert "did you mean 'itsme.session_seconds'" in text
+    assert "itsme.client_id: required" in text and "itsme.service_code: required" in text
+
+
+def test_the_rp_key_file_must_be_private(tmp_path):
+    from townhall.itsme_double import create_rp_key
+
+    create_rp_key(tmp_path / "rp.key")
+    assert load_rp_key(tmp_path / "rp.key") is not None
+    (tmp_path / "rp.key").chmod(0o644)
+    with pytest.raises(KeyFileError, match="readable by others"):
+        load_rp_key(tmp_path / "rp.key")
+
+
+# ---- the console ----------------------------------------------------------------------------------------------
+
+def test_console_form_asks_for_and_checks_the_national_number(tmp_path, caplog):
+    caplog.set_level(logging.DEBUG)
+    app = create_app(make_config(tmp_path), clock=Clock())
+    th = app.state.townhall
+    services.create_kiosk(th, "aalter-1", "Aalter town hall")
+    services.create_user(th, "anna", "correct horse battery")
+    try:
+        with TestClient(app, follow_redirects=False) as client:
+            page = client.get("/console/login")
+            token = re.search(r'name="login_token" value="([^"]*)"', page.text)[1]
+            client.post("/console/login", data={"login_token": token, "username": "anna",
+                                                "password": "correct horse battery", "next": "/console/"})
+            form_page = client.get("/console/reservations/new").text
+            assert "National register number" in form_page and "Authorised (optional, one per line)" in form_page
+            csrf = re.search(r'name="csrf" value="([^"]*)"', form_page)[1]
+            form = {"csrf": csrf, "kiosk": "aalter-1", "product": "passport", "kind": "pickup",
+                    "citizen_name": "Jan Janssens", "placement": "awaiting_stock"}
+            missing = client.post("/console/reservations", data=form)
+            assert missing.status_code == 400 and "give the national register number" in missing.text
+            assert 'id="national_number" name="national_number"' in missing.text
+            assert 'aria-invalid="true"' in missing.text
+            wrong = client.post("/console/reservations", data={**form, "national_number": "85073003329"})
+            assert wrong.status_code == 400 and "valid check number" in wrong.text
+            assert "85073003329" not in wrong.text  # not echoed back into the page
+            bad_other = client.post("/console/reservations", data={**form, "national_number": HOLDER,
+                                                                   "authorised": f"{AUTHORISED}\n123"})
+            assert bad_other.status_code == 400 and "authorised person 2" in bad_other.text
+            created = client.post("/console/reservations", data={**form, "national_number": "85.07.30-033.28",
+                                                                 "authorised": f"{AUTHORISED}\n"})
+            assert created.status_code == 201, created.text
+            assert "Holder's national number: on file, with 1 authorised person" in created.text
+            rid = re.search(r"Reservation (R-\d+) created", created.text)[1]
+            shown = client.get(f"/console/reservations/{rid}").text
+            assert "holder's national number: on file" in shown
+            voucher = client.post("/console/reservations", data={**form, "product": "vouchers",
+                                                                 "national_number": HOLDER})
+            assert voucher.status_code == 400 and "leave the national number empty" in voucher.text
+            for text in (created.text, shown, caplog.text):
+                assert HOLDER not in text and AUTHORISED not in text and "85.07.30" not in text
+    finally:
+        th.close()
