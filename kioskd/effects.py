@@ -100,6 +100,15 @@ class CheckIdentity:
 
 
 @dataclass(frozen=True)
+class RecordItsme:
+    """The town hall said whether the person who confirmed in itsme matches: audit it and count a mismatch like
+    a wrong card (lockout); answers ``IdentityChecked``."""
+
+    reservation_id: str
+    matched: bool
+
+
+@dataclass(frozen=True)
 class StartItsme:
     """Ask the town hall to open an itsme session for this reservation; ``ItsmeStarted`` or ``ItsmeResult``
     come back later from the link's thread."""

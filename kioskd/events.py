@@ -143,6 +143,7 @@ class ItsmeStarted:
     session_id: str
     qr: str
     expires_at: float
+    reservation_id: str = ""  # the reservation it was opened for: an answer about another one is ignored
 
 
 ITSME_OUTCOMES = ("match", "mismatch", "rejected", "expired", "cancelled", "unavailable")
@@ -156,6 +157,7 @@ class ItsmeResult:
 
     session_id: str
     outcome: str
+    reservation_id: str = ""
 
 
 # ---- results the effect runner hands back to the flow ------------------------------------------

@@ -201,6 +201,22 @@ class Identifier:
                                                                   "reservation": reservation_id}, now)
         return IdentityChecked(method, True, role=role)
 
+    def record_remote_proof(self, reservation_id: str, method: str, matched: bool, now: float) -> IdentityChecked:
+        """A proof matched elsewhere (itsme: the town hall compared the numbers): audited and, when it failed,
+        counted like a card of the wrong person. The role is not known here (the town hall keeps it)."""
+        state = self.lockout_state(method)
+        if is_locked(state, now):
+            return IdentityChecked(method, False, "locked_out", locked_until=state.locked_until)
+        if not matched:
+            failed = self._fail(method, "mismatch", now)
+            if failed.reason == "locked_out":
+                return IdentityChecked(method, False, "locked_out", locked_until=failed.locked_until)
+            return IdentityChecked(method, False, "mismatch")
+        with self._store.transaction():
+            self._store.add_audit("citizen", "identity.proven", {"method": method, "reservation": reservation_id},
+                                  now)
+        return IdentityChecked(method, True)
+
     def lockout_state(self, method: str) -> LockoutState:
         row = self._store.conn.execute(
             "SELECT failures, locked_until, last_failure FROM lockouts WHERE method = ?", (method,)).fetchone()

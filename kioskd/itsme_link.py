@@ -131,12 +131,14 @@ class ItsmeLink:
                                      "User-Agent": f"kioskd/{__version__}"})
 
     def _finish(self, job: _Job, outcome: str) -> None:
-        with self._lock:  # a cancelled session reports nothing: the flow has moved on
+        # a cancelled session reports nothing: the flow has moved on. Posted under the lock, so a cancel (and a
+        # new start) cannot come between the check and the post (posting only queues: it never blocks)
+        with self._lock:
             if job.cancelled.is_set():
                 return
             if self._job is job:
                 self._job = None
-        self._post(ItsmeResult(job.session_id, outcome))
+            self._post(ItsmeResult(job.session_id, outcome, job.reservation_id))
 
     def _run(self, job: _Job) -> None:
         try:
@@ -155,9 +157,10 @@ class ItsmeLink:
     def _follow(self, job: _Job, http: httpx.Client) -> None:
         started = self._call(http, "POST", "/itsme/sessions", {"reservation_id": job.reservation_id}, 201)
         job.session_id, qr, expires_at, poll = parse_started(started)
-        if job.cancelled.is_set():
-            return
-        self._post(ItsmeStarted(job.session_id, qr, expires_at))
+        with self._lock:
+            if job.cancelled.is_set():
+                return
+            self._post(ItsmeStarted(job.session_id, qr, expires_at, job.reservation_id))
         while not job.cancelled.wait(poll):
             if self._clock() >= expires_at:
                 self._finish(job, "expired")
@@ -222,7 +225,8 @@ class SimItsmeLink:
         session_id = f"sim-{next(self._counter)}"
         with self._lock:
             self._session = (session_id, reservation_id)
-        self._post(ItsmeStarted(session_id, f"itsme-sim:{session_id}", self._clock() + SIM_SESSION_SECONDS))
+        self._post(ItsmeStarted(session_id, f"itsme-sim:{session_id}", self._clock() + SIM_SESSION_SECONDS,
+                                reservation_id))
 
     def cancel(self) -> None:
         with self._lock:
@@ -236,7 +240,7 @@ class SimItsmeLink:
             session, self._session = self._session, None
         if session is None:
             return False
-        self._post(ItsmeResult(session[0], outcome(session[1])))
+        self._post(ItsmeResult(session[0], outcome(session[1]), session[1]))
         return True
 
     def confirm(self, national_number: str) -> bool:

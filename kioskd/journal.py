@@ -12,7 +12,7 @@ import sqlite3
 from dataclasses import dataclass
 
 from kioskd import inventory
-from kioskd.clock import iso
+from kioskd.clock import iso, parse_iso
 from kioskd.store import Store
 
 
@@ -31,11 +31,15 @@ class DoorRecord:
 def commit_release(store: Store, *, reservation_id: str, locker: int, reason: str, method: str,
                    token_id: str | None, now: float) -> int:
     with store.transaction() as conn:
-        row = conn.execute("SELECT status, locker FROM reservations WHERE id = ?", (reservation_id,)).fetchone()
+        row = conn.execute("SELECT status, locker, expires_at FROM reservations WHERE id = ?",
+                           (reservation_id,)).fetchone()
         wanted = ("collected", "on_loan") if reason == "reopen" else ("ready",)
         if row is None or row[0] not in wanted or row[1] != locker:
             raise ReleaseRefusedError("not_ready" if row is None or row[0] not in ("collected", "on_loan")
                                       else "already_collected")
+        # the flow checked the expiry when the code named it, but a strong proof may take minutes
+        if reason == "pickup" and row[2] is not None and parse_iso(row[2]) <= now:
+            raise ReleaseRefusedError("expired")
         out_of_service = conn.execute("SELECT out_of_service FROM lockers WHERE number = ?", (locker,)).fetchone()
         if out_of_service is None or out_of_service[0]:
             raise ReleaseRefusedError("locker_out_of_service")

@@ -214,5 +214,9 @@ MIGRATIONS: list[list[str]] = [
             role TEXT NOT NULL CHECK (role IN ('holder', 'authorised')),
             PRIMARY KEY (reservation_id, digest)
         )""",
+        # kept no longer than needed: once a reservation is finished nobody is to be proven for it again
+        """CREATE TRIGGER reservation_people_forget AFTER UPDATE OF status ON reservations
+            WHEN NEW.status IN ('collected', 'cancelled', 'expired', 'closed')
+            BEGIN DELETE FROM reservation_people WHERE reservation_id = NEW.id; END""",
     ],
 ]

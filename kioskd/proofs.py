@@ -10,6 +10,7 @@ never sees who confirmed.
 from __future__ import annotations
 
 import logging
+import sqlite3
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -46,8 +47,22 @@ class IdentityProofs:
             log.info("eID refused: the card's validity has ended")
             return IdentityChecked("eid", False, "card_expired")
         digest = national_number_digest(self._key, identity.national_number)
-        result = self._identifier.check_person(e.reservation_id, digest, "eid", now)
+        try:
+            result = self._identifier.check_person(e.reservation_id, digest, "eid", now)
+        except sqlite3.Error:
+            log.exception("could not check an eID proof")
+            return IdentityChecked("eid", False, "internal")
         log.info("eID proof for a reservation: %s", result.role if result.matched else result.reason)
+        return result
+
+    def record_itsme(self, e: fx.RecordItsme) -> IdentityChecked:
+        now = self._clock.time()
+        try:
+            result = self._identifier.record_remote_proof(e.reservation_id, "itsme", e.matched, now)
+        except sqlite3.Error:
+            log.exception("could not record an itsme proof")
+            return IdentityChecked("itsme", False, "internal")
+        log.info("itsme proof for a reservation: %s", "match" if result.matched else result.reason)
         return result
 
     def start_itsme(self, e: fx.StartItsme) -> ItsmeResult | None:

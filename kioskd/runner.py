@@ -109,7 +109,8 @@ class EffectRunner:
         self.proofs = proofs
         if proofs is not None:  # strong identification (kioskd.proofs): eID reader and itsme link
             self._dispatch.update({fx.ReadCard: proofs.read_card, fx.CheckIdentity: proofs.check,
-                                   fx.StartItsme: proofs.start_itsme, fx.CancelItsme: proofs.cancel_itsme})
+                                   fx.StartItsme: proofs.start_itsme, fx.CancelItsme: proofs.cancel_itsme,
+                                   fx.RecordItsme: proofs.record_itsme})
 
     def run(self, effects: Iterable[object]) -> list[object]:
         results: list[object] = []

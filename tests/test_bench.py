@@ -45,3 +45,15 @@ def test_generated_captures_are_deterministic_and_disjoint():
     assert all(c.frame.shape == (480, 640, 3) and c.frame.dtype.name == "uint8" for c in a)
     held_out = qr_captures.held_out_set(3)
     assert not {c.text for c in held_out} & {c.text for c in qr_captures.tuning_set(3)}
+
+
+def test_eid_bench_prints_each_figure_beside_its_baseline():
+    out = subprocess.run([sys.executable, str(ROOT / "tools" / "bench" / "eid_read.py"), "--runs", "3"],
+                         capture_output=True, text=True, timeout=180, cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-2000:]
+    doc = json.loads(out.stdout)
+    for kind in ("ec", "rsa"):
+        node = doc["read_and_verify_ms"][kind]
+        assert node["value"]["runs"] == 3 and node["baseline_verify_only"]["median"] > 0 and node["ratio"] > 0
+    node = doc["card_to_relay_ms"]
+    assert node["value"]["runs"] == 5 and node["baseline_pin_ok_to_relay"]["median"] > 0

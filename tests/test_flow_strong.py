@@ -153,31 +153,46 @@ def test_reader_lost_while_waiting_for_the_card_falls_back_to_itsme():
 
 def test_itsme_match_opens_and_late_or_foreign_answers_are_ignored():
     state, _ = run(ITSME_ONLY, checking(), Identified(PASSPORT, "pin"))
-    state, effects = run(ITSME_ONLY, state, ItsmeStarted("s-1", "itsme://qr/abc", NOW + 120))
+    state, effects = run(ITSME_ONLY, state, ItsmeStarted("s-0", "old", NOW + 120, "R-8"))  # another reservation's
+    assert state.itsme_session is None and not effects
+    state, effects = run(ITSME_ONLY, state, ItsmeResult("s-x", "match", "R-9"))  # not the session we opened
+    assert not effects and state.phase is Phase.ITSME
+    state, effects = run(ITSME_ONLY, state, ItsmeStarted("s-1", "itsme://qr/abc", NOW + 120, "R-9"))
     assert fx.Show("itsme", {"qr": "itsme://qr/abc"}) in effects
-    state, effects = run(ITSME_ONLY, state, ItsmeResult("s-0", "match"))  # another session's word
-    assert not releases(effects) and state.phase is Phase.ITSME
-    state, effects = run(ITSME_ONLY, state, ItsmeResult("s-1", "match"))
+    state, effects = run(ITSME_ONLY, state, ItsmeResult("s-0", "match", "R-9"))  # an earlier session's word
+    assert not effects and state.phase is Phase.ITSME
+    state, effects = run(ITSME_ONLY, state, ItsmeResult("s-1", "match", "R-8"))  # about another reservation
+    assert not effects
+    state, effects = run(ITSME_ONLY, state, ItsmeResult("s-1", "match", "R-9"))
+    assert fx.RecordItsme("R-9", True) in effects and not releases(effects)  # audited, counted, then released
+    state, effects = run(ITSME_ONLY, state, IdentityChecked("itsme", True))
     assert releases(effects) == [fx.ReleaseLocker("R-9", 5, "pickup", "pin+itsme", None)]
 
 
 def test_itsme_failures_and_cancel():
-    for outcome, reason in (("mismatch", "identity_mismatch"), ("rejected", "itsme_rejected"),
-                            ("expired", "itsme_expired"), ("unavailable", "itsme_unavailable")):
-        state, _ = run(ITSME_ONLY, checking(), Identified(PASSPORT, "pin"), ItsmeStarted("s-1", "q", NOW + 120),
-                       ItsmeResult("s-1", outcome))
+    for outcome, reason in (("rejected", "itsme_rejected"), ("expired", "itsme_expired"),
+                            ("unavailable", "itsme_unavailable")):
+        state, _ = run(ITSME_ONLY, checking(), Identified(PASSPORT, "pin"),
+                       ItsmeStarted("s-1", "q", NOW + 120, "R-9"), ItsmeResult("s-1", outcome, "R-9"))
         assert (state.phase, state.error) == (Phase.ERROR, reason)
+    state, effects = run(ITSME_ONLY, checking(), Identified(PASSPORT, "pin"),
+                         ItsmeStarted("s-1", "q", NOW + 120, "R-9"), ItsmeResult("s-1", "mismatch", "R-9"))
+    assert fx.RecordItsme("R-9", False) in effects
+    state, _ = run(ITSME_ONLY, state, IdentityChecked("itsme", False, "mismatch"))
+    assert (state.phase, state.error) == (Phase.ERROR, "identity_mismatch")
+    state, _ = run(ITSME_ONLY, checking(), Identified(PASSPORT, "pin"), ItsmeResult("", "unavailable", "R-9"))
+    assert state.error == "itsme_unavailable"  # the town hall could not even open a session
     state, _ = run(BOTH, checking(), Identified(PASSPORT, "pin"), Tap("prove:itsme"),
-                   ItsmeStarted("s-1", "q", NOW + 120))
+                   ItsmeStarted("s-1", "q", NOW + 120, "R-9"))
     state, effects = run(BOTH, state, Tap("back"))
     assert fx.CancelItsme() in effects and state.phase is Phase.PROVE
-    state, _ = run(ITSME_ONLY, checking(), Identified(PASSPORT, "pin"), ItsmeStarted("s-1", "q", NOW + 120))
+    state, _ = run(ITSME_ONLY, checking(), Identified(PASSPORT, "pin"), ItsmeStarted("s-1", "q", NOW + 120, "R-9"))
     state, effects = run(ITSME_ONLY, state, Tap("restart"))
     assert fx.CancelItsme() in effects and state.phase is Phase.ATTRACT
 
 
 def test_itsme_silent_past_expiry_gives_up():
-    state, _ = run(ITSME_ONLY, checking(), Identified(PASSPORT, "pin"), ItsmeStarted("s-1", "q", NOW + 120))
+    state, _ = run(ITSME_ONLY, checking(), Identified(PASSPORT, "pin"), ItsmeStarted("s-1", "q", NOW + 120, "R-9"))
     state, effects = run(ITSME_ONLY, state, TimerFired("itsme_wait"))
     assert state.error == "itsme_expired" and fx.CancelItsme() in effects
 
@@ -197,8 +212,10 @@ EVENTS = st.one_of(
     st.builds(CardInserted), st.builds(CardRemoved),
     st.sampled_from([CardRead("ok", PERSON), CardRead("forged"), CardRead("wrong_pin", tries_left=1)]),
     st.sampled_from([IdentityChecked("eid", False, "mismatch"), IdentityChecked("eid", False, "card_expired")]),
-    st.sampled_from([ItsmeStarted("s-1", "q", NOW + 60), ItsmeResult("s-1", "mismatch"), ItsmeResult("", "rejected"),
-                     ItsmeResult("s-1", "expired")]),
+    st.sampled_from([ItsmeStarted("s-1", "q", NOW + 60, "R-9"), ItsmeResult("s-1", "mismatch", "R-9"),
+                     ItsmeResult("", "rejected", "R-9"), ItsmeResult("s-1", "expired", "R-9"),
+                     ItsmeStarted("s-2", "q", NOW + 60, "R-8"), ItsmeResult("s-2", "match", "R-8"),
+                     ItsmeResult("s-9", "match", "R-9")]),
     st.sampled_from([Tap(a) for a in ("prove:eid", "prove:itsme", "back", "ok", "restart", "help", "extend")]),
     st.sampled_from([TimerFired(n) for n in ("card_read", "itsme_wait", "inactivity", "warning")]),
     st.sampled_from([DeviceStatus("cards", False), DeviceStatus("cards", True), DeviceStatus("sync", False)]))
@@ -212,3 +229,4 @@ def test_no_sequence_without_a_matching_proof_opens_the_locker(events):
     for event in events:
         state, effects = BOTH.step(state, event, NOW)
         assert not releases(effects), (event, state.phase)
+        assert not [e for e in effects if isinstance(e, fx.RecordItsme) and e.matched], (event, state.phase)

@@ -203,7 +203,8 @@ def test_free_locker_skips_lockers_holding_returns_expired_and_cancelled(store):
 
 
 def test_awaiting_stock_oldest_first(store):
-    load(store, [{"type": "reservation", "id": "A-2", "product": "passport", "status": "awaiting_stock"}],
+    load(store, [{"type": "reservation", "id": "A-2", "product": "passport", "status": "awaiting_stock",
+                  "national_number": "85073003328"}],
          now=NOW - DAY)
     load(store, [{"type": "reservation", "id": "A-3", "product": "vouchers", "status": "ready", "locker": 1}])
     assert inventory.awaiting_stock(store) == [

@@ -62,7 +62,7 @@ def test_a_session_to_a_match(tmp_path):
         assert started.expires_at > clock.now
         double.scan(started.qr)
         double.confirm(HOLDER)
-        assert posted.next() == ItsmeResult(started.session_id, "match")
+        assert posted.next() == ItsmeResult(started.session_id, "match", rid)
         link.stop()
 
 
@@ -79,7 +79,7 @@ def test_another_person_is_a_mismatch_and_a_second_start_replaces_the_first(tmp_
         assert isinstance(second, ItsmeStarted) and second.session_id != first.session_id
         double.scan(second.qr)
         double.confirm(STRANGER, second.qr)
-        assert posted.next() == ItsmeResult(second.session_id, "mismatch")  # nothing about the first one
+        assert posted.next() == ItsmeResult(second.session_id, "mismatch", rid)  # nothing about the first one
         link.stop()
         assert posted.empty_for(0.5)
 
@@ -90,10 +90,11 @@ def test_past_its_expiry_the_session_is_expired(tmp_path):
         posted = Posted()
         kiosk_clock = Clock()
         link = ItsmeLink(url, kiosk_token(kiosk), posted, clock=kiosk_clock)
-        link.start(strong_reservation(th))
+        rid = strong_reservation(th)
+        link.start(rid)
         started = posted.next()
         kiosk_clock.now = started.expires_at + 1
-        assert posted.next() == ItsmeResult(started.session_id, "expired")
+        assert posted.next() == ItsmeResult(started.session_id, "expired", rid)
         link.stop()
 
 
@@ -120,7 +121,7 @@ def test_a_non_strong_reservation_or_a_town_hall_without_itsme_is_unavailable(tm
         posted = Posted()
         link = ItsmeLink(url, kiosk_token(kiosk), posted, clock=clock)
         link.start(voucher)
-        assert posted.next() == ItsmeResult("", "unavailable")
+        assert posted.next() == ItsmeResult("", "unavailable", voucher)
         link.stop()
 
 
@@ -132,7 +133,7 @@ def test_the_town_hall_down_is_unavailable():
     posted = Posted()
     link = ItsmeLink(f"http://127.0.0.1:{port}", "t" * 43, posted, timeout=2.0)
     link.start("R-1")
-    assert posted.next() == ItsmeResult("", "unavailable")
+    assert posted.next() == ItsmeResult("", "unavailable", "R-1")
     link.stop()
 
 
@@ -147,7 +148,7 @@ def test_a_town_hall_that_stops_answering_mid_session_is_unavailable():
     link = ItsmeLink("http://townhall.invalid", "t" * 43, posted, transport=httpx.MockTransport(answer))
     link.start("R-1")
     assert isinstance(posted.next(), ItsmeStarted)
-    assert posted.next() == ItsmeResult("s" * 24, "unavailable")
+    assert posted.next() == ItsmeResult("s" * 24, "unavailable", "R-1")
     link.stop()
 
 
@@ -192,7 +193,7 @@ def test_a_malformed_answer_to_the_start_is_unavailable(body, status):
     assume(not valid)
     link, posted = mock_link(lambda request: httpx.Response(status, text=body))
     link.start("R-1")
-    assert posted.next() == ItsmeResult("", "unavailable")
+    assert posted.next() == ItsmeResult("", "unavailable", "R-1")
     link.stop()
 
 
@@ -214,7 +215,7 @@ def test_a_malformed_status_is_unavailable(body):
     link, posted = mock_link(answer)
     link.start("R-1")
     assert isinstance(posted.next(), ItsmeStarted)
-    assert posted.next() == ItsmeResult("s" * 24, expected)
+    assert posted.next() == ItsmeResult("s" * 24, expected, "R-1")
     link.stop()
 
 
@@ -225,7 +226,7 @@ def test_an_oversized_answer_is_unavailable():
     posted = Posted()
     link = ItsmeLink("http://townhall.invalid", "t" * 43, posted, transport=httpx.MockTransport(answer))
     link.start("R-1")
-    assert posted.next() == ItsmeResult("", "unavailable")
+    assert posted.next() == ItsmeResult("", "unavailable", "R-1")
 
 
 # ---- the simulator twin ----------------------------------------------------------------------------------------
@@ -236,15 +237,15 @@ def test_sim_link_acts_as_the_citizens_app():
     assert not link.confirm(HOLDER)  # no session yet
     link.start("R-1")
     started = posted.next()
-    assert started == ItsmeStarted(started.session_id, f"itsme-sim:{started.session_id}", 1120.0)
-    assert link.confirm(HOLDER) and posted.next() == ItsmeResult(started.session_id, "match")
+    assert started == ItsmeStarted(started.session_id, f"itsme-sim:{started.session_id}", 1120.0, "R-1")
+    assert link.confirm(HOLDER) and posted.next() == ItsmeResult(started.session_id, "match", "R-1")
     link.start("R-1")
     second = posted.next()
-    assert link.confirm(STRANGER) and posted.next() == ItsmeResult(second.session_id, "mismatch")
+    assert link.confirm(STRANGER) and posted.next() == ItsmeResult(second.session_id, "mismatch", "R-1")
     for act, outcome in ((link.reject, "rejected"), (link.expire, "expired")):
         link.start("R-1")
         sid = posted.next().session_id
-        assert act() and posted.next() == ItsmeResult(sid, outcome)
+        assert act() and posted.next() == ItsmeResult(sid, outcome, "R-1")
     link.start("R-1")
     posted.next()
     link.cancel()

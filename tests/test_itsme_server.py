@@ -1,14 +1,18 @@
 """The town hall as itsme relying party against the protocol double (townhall/itsme_double.py), everything over
 real HTTP on 127.0.0.1: the whole CIBA flow from the kiosk API, every outcome, slow_down, a refused client
-assertion, national numbers absent from logs and from the database file, the feed carrying the numbers only until
-the kiosk confirms them, and the console's form."""
+assertion, encrypted answers (JWE around a JWS, as production itsme sends), national numbers absent from logs and
+from the database file, the feed carrying the numbers only until the kiosk confirms them, and the console's form."""
 
+import json
 import logging
 import re
+from contextlib import contextmanager
 
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from joserfc import jwe
+from joserfc.jwk import RSAKey
 from townhall_helpers import (
     AUTHORISED,
     HOLDER,
@@ -23,7 +27,10 @@ from townhall_helpers import (
 
 from townhall import exchange, services
 from townhall.app import create_app
-from townhall.config import ConfigError, load_config
+from townhall.cli import main as townhall_main
+from townhall.config import ConfigError, ItsmeConfig, load_config
+from townhall.itsme import ProtocolError, decrypt_nested, encryption_jwk
+from townhall.itsme_double import create_rp_key, start_itsme_double
 from townhall.itsme_service import recent_sessions
 from townhall.keys import KeyFileError, load_rp_key
 
@@ -179,6 +186,172 @@ def test_signed_userinfo_is_verified(tmp_path, clock):
         double.confirm(HOLDER)
         clock.advance(5)
         assert status(kiosk, started["session_id"]) == "match"
+
+
+# ---- encrypted answers (JWE around a JWS) -----------------------------------------------------------------------
+
+@contextmanager
+def encrypting_server(tmp_path, clock, *, configure_key: bool = True, **double_options):
+    """Like ``itsme_server``, with the RP's encryption key registered with the double (which then encrypts
+    userinfo to it) and, unless ``configure_key`` is false, configured in the town hall."""
+    signing, encryption = tmp_path / "rp-signing.key", tmp_path / "rp-encryption.key"
+    issuer, double = start_itsme_double(signing, encryption_key_path=encryption, clock=clock, interval=5.0,
+                                        service_code="KIOSKD_TEST", client_id="kioskd-test", **double_options)
+    itsme = ItsmeConfig(enabled=True, issuer=issuer, client_id="kioskd-test", private_key=signing,
+                        encryption_key=encryption if configure_key else None, service_code="KIOSKD_TEST",
+                        timeout_seconds=5.0)
+    try:
+        with running_server(tmp_path, clock, itsme=itsme) as (th, url):
+            yield th, url, enrol(th, url, "aalter-1"), double
+    finally:
+        double.stop()
+
+
+def confirmed_outcome(th, kiosk, double, clock, person: str = HOLDER, rid: str | None = None) -> str:
+    started = open_session(kiosk, rid or strong_reservation(th))
+    double.scan()
+    double.confirm(person)
+    clock.advance(5)
+    return status(kiosk, started["session_id"])
+
+
+@pytest.mark.parametrize(("options", "alg", "enc"), [
+    ({}, "RSA-OAEP-256", "A128CBC-HS256"),  # the alg the RP's JWK names
+    ({"key_encryption": "RSA-OAEP", "content_encryption": "A256GCM"}, "RSA-OAEP", "A256GCM"),  # itsme's default
+    ({"key_encryption": "RSA-OAEP", "content_encryption": "A256CBC-HS512"}, "RSA-OAEP", "A256CBC-HS512"),
+    ({"content_encryption": "A128GCM"}, "RSA-OAEP-256", "A128GCM"),
+])
+def test_encrypted_userinfo_is_decrypted_and_verified(tmp_path, clock, caplog, options, alg, enc):
+    caplog.set_level(logging.DEBUG)
+    with encrypting_server(tmp_path, clock, **options) as (th, _url, kiosk, double):
+        assert (double.key_encryption, double.content_encryption) == (alg, enc)
+        rid = strong_reservation(th)
+        assert confirmed_outcome(th, kiosk, double, clock, HOLDER, rid) == "match"
+        assert confirmed_outcome(th, kiosk, double, clock, STRANGER, rid) == "mismatch"
+        access_token = next(iter(double._access))  # what the double's userinfo sends: a JWE, five parts
+        answer = httpx.get(f"{double.issuer}/userinfo", headers={"Authorization": f"Bearer {access_token}"})
+        assert answer.headers["content-type"].startswith("application/jwt") and answer.text.count(".") == 4
+        assert HOLDER not in answer.text and STRANGER not in answer.text
+    assert HOLDER not in caplog.text and STRANGER not in caplog.text
+
+
+def test_the_client_decrypts_an_encrypted_id_token_and_userinfo(tmp_path, clock):
+    """The protocol client by itself: the token answer's id_token is a JWE; both open to the OP's claims."""
+    with encrypting_server(tmp_path, clock, encrypt_id_token=True) as (th, _url, _kiosk, double):
+        client = th.itsme.client
+        discovery = client.start_discovery()
+        pending = client.backchannel(discovery.handle, "Pickup: test")
+        double.scan(discovery.qr)
+        double.confirm(HOLDER)
+        clock.advance(5)
+        outcome, tokens = client.poll(pending.auth_req_id)
+        assert outcome == "tokens" and tokens["id_token"].count(".") == 4
+        claims = client.verify_id_token(tokens["id_token"], pending.auth_req_id)
+        assert claims["iss"] == double.issuer and claims["aud"] == "kioskd-test"
+        info = client.userinfo(tokens["access_token"], claims["sub"])
+        assert info[double.claim] == HOLDER
+
+
+def test_encrypted_id_token_and_userinfo_match(tmp_path, clock):
+    with encrypting_server(tmp_path, clock, encrypt_id_token=True) as (th, _url, kiosk, double):
+        assert double.encrypt_id_token
+        assert confirmed_outcome(th, kiosk, double, clock) == "match"
+
+
+def test_a_jwe_for_another_key_is_unavailable(tmp_path, clock, caplog):
+    caplog.set_level(logging.INFO)
+    elsewhere = encryption_jwk(create_rp_key(tmp_path / "someone-else.key"))
+    with encrypting_server(tmp_path, clock, encrypt_to=elsewhere) as (th, _url, kiosk, double):
+        assert confirmed_outcome(th, kiosk, double, clock) == "unavailable"
+        assert recent_sessions(th)[0].reason.startswith("userinfo: the JWE does not decrypt with the RP's key")
+    assert "unavailable: userinfo: the JWE does not decrypt" in caplog.text
+
+
+def test_a_jwe_whose_jws_is_signed_by_an_unpublished_key_is_unavailable(tmp_path, clock):
+    with encrypting_server(tmp_path, clock) as (th, _url, kiosk, double):
+        double.forge_userinfo_signature()
+        assert confirmed_outcome(th, kiosk, double, clock) == "unavailable"
+        assert recent_sessions(th)[0].reason == "userinfo: InvalidKeyError"
+
+
+def test_a_jwe_without_a_configured_encryption_key_is_unavailable(tmp_path, clock):
+    with encrypting_server(tmp_path, clock, configure_key=False, encrypt_id_token=True) as (th, _url, kiosk, double):
+        assert confirmed_outcome(th, kiosk, double, clock) == "unavailable"
+        assert recent_sessions(th)[0].reason == "id_token: encrypted (JWE), but no [itsme] encryption_key is configured"
+
+
+def test_a_jwe_with_an_unexpected_content_encryption_is_unavailable(tmp_path, clock):
+    with encrypting_server(tmp_path, clock, content_encryption="A192GCM") as (th, _url, kiosk, double):
+        assert confirmed_outcome(th, kiosk, double, clock) == "unavailable"
+        assert recent_sessions(th)[0].reason == "userinfo: JWE alg 'RSA-OAEP-256' / enc 'A192GCM' not accepted"
+
+
+def test_a_jwe_that_carries_no_signed_jwt_is_refused(tmp_path):
+    key = create_rp_key(tmp_path / "rp-enc.key")
+    public = RSAKey.import_key({m: encryption_jwk(key)[m] for m in ("kty", "n", "e")})
+    private = RSAKey.import_key((tmp_path / "rp-enc.key").read_bytes())
+    for plaintext in (b'{"sub": "x"}', b"", "\u00e9.a.b".encode()):
+        token = jwe.encrypt_compact({"alg": "RSA-OAEP", "enc": "A128GCM"}, plaintext, public,
+                                    algorithms=["RSA-OAEP", "A128GCM"])
+        with pytest.raises(ProtocolError, match="userinfo: the JWE does not carry a signed JWT"):
+            decrypt_nested(token, private, "userinfo")
+    signed = jwe.encrypt_compact({"alg": "RSA-OAEP", "enc": "A128GCM", "zip": "DEF"}, b"a.b.c", public,
+                                 algorithms=["RSA-OAEP", "A128GCM", "DEF"])
+    with pytest.raises(ProtocolError, match="compressed JWE not accepted"):
+        decrypt_nested(signed, private, "userinfo")
+    with pytest.raises(ProtocolError, match="header is unreadable"):
+        decrypt_nested("!!.a.b.c.d", private, "userinfo")
+    token = jwe.encrypt_compact({"alg": "RSA-OAEP", "enc": "A128GCM"}, b"a.b.c", public,
+                                algorithms=["RSA-OAEP", "A128GCM"])
+    assert decrypt_nested(token, private, "userinfo") == "a.b.c"
+    tampered = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
+    with pytest.raises(ProtocolError, match="does not decrypt"):
+        decrypt_nested(tampered, private, "userinfo")
+
+
+def test_itsme_jwks_prints_both_public_keys_and_nothing_private(tmp_path, capsys):
+    create_rp_key(tmp_path / "rp.key")
+    create_rp_key(tmp_path / "rp-enc.key")
+    path = tmp_path / "townhall.toml"
+    path.write_text('[itsme]\nissuer = "https://idp.example.be"\nclient_id = "x"\nprivate_key = "rp.key"\n'
+                    'service_code = "AALTER"\nencryption_key = "rp-enc.key"\nencryption_key_id = "enc-2026"\n')
+    config = load_config(path)
+    assert config.itsme.encryption_key == tmp_path / "rp-enc.key" and config.itsme.encryption_key_id == "enc-2026"
+    assert townhall_main(["--config", str(path), "itsme-jwks"]) == 0
+    jwks = json.loads(capsys.readouterr().out)
+    signing, encryption = jwks["keys"]
+    assert (signing["use"], signing["alg"], signing["kty"]) == ("sig", "RS256", "RSA")
+    assert (encryption["use"], encryption["alg"], encryption["kid"]) == ("enc", "RSA-OAEP-256", "enc-2026")
+    assert signing["n"] != encryption["n"]
+    for key in jwks["keys"]:
+        assert set(key) == {"kty", "n", "e", "kid", "use", "alg"}
+        assert not {"d", "p", "q", "dp", "dq", "qi", "oth", "k"} & set(key)
+    path.write_text(path.read_text().replace('encryption_key = "rp-enc.key"\n', ""))  # without it: the signing one
+    assert townhall_main(["--config", str(path), "itsme-jwks"]) == 2  # encryption_key_id alone is a mistake
+    assert "itsme.encryption_key_id: given without itsme.encryption_key" in capsys.readouterr().err
+    path.write_text(path.read_text().replace('encryption_key_id = "enc-2026"\n', ""))
+    assert townhall_main(["--config", str(path), "itsme-jwks"]) == 0
+    assert [k["use"] for k in json.loads(capsys.readouterr().out)["keys"]] == ["sig"]
+
+
+def test_a_world_readable_or_unfit_encryption_key_is_refused(tmp_path, capsys):
+    create_rp_key(tmp_path / "rp.key")
+    create_rp_key(tmp_path / "rp-enc.key")
+    (tmp_path / "rp-enc.key").chmod(0o644)
+    path = tmp_path / "townhall.toml"
+    path.write_text('[itsme]\nissuer = "https://idp.example.be"\nclient_id = "x"\nprivate_key = "rp.key"\n'
+                    'service_code = "AALTER"\nencryption_key = "rp-enc.key"\n')
+    assert townhall_main(["--config", str(path), "itsme-jwks"]) == 2
+    assert "readable by others" in capsys.readouterr().err
+    config = make_config(tmp_path, itsme=load_config(path).itsme)
+    with pytest.raises(KeyFileError, match="readable by others"):
+        create_app(config, clock=Clock(), console=False)
+    config.itsme.encryption_key = tmp_path / "rp.key"  # one key for both uses
+    with pytest.raises(KeyFileError, match="must not be the signing key"):
+        create_app(config, clock=Clock(), console=False)
+    config.itsme.encryption_key = tmp_path / "missing.key"
+    with pytest.raises(KeyFileError, match="encryption key not found"):
+        create_app(config, clock=Clock(), console=False)
 
 
 def test_a_client_assertion_signed_with_the_wrong_key_is_refused_and_logged(tmp_path, clock, caplog):

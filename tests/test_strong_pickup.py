@@ -236,3 +236,50 @@ def test_pin_pad_reader_verifies_once_and_never_retries_by_itself(tmp_path):
         k._settle_card()
         assert (k.screen, k.kiosk.state.error) == ("locker_open", None)
         assert k.released == [(5, NOW + 30)]
+
+
+def test_reservation_expiring_during_the_proof_is_not_released(kiosk):
+    """The code named it in time, but the proof came after its expiry: the journal refuses the release."""
+    from kioskd.clock import iso
+
+    k = kiosk
+    k.load([passport(expires_at=iso(NOW + 30))])
+    name_the_reservation(k)
+    k.press("prove:eid")
+    k.advance(40)
+    if k.screen == "timeout":
+        k.press("extend")
+    k.insert_card(HOLDER)
+    assert k.released == [] and k.kiosk.state.error == "expired"
+    assert k.store.conn.execute("SELECT COUNT(*) FROM releases").fetchone()[0] == 0
+    k.press("ok")
+    assert k.screen == "method"  # the expired reservation is let go
+
+
+def test_people_are_forgotten_once_the_reservation_is_finished(kiosk):
+    k = kiosk
+    k.load([passport(authorised=[PROXY]), reservation(rid="R-3002", locker=6, pin="61729055", product="passport",
+                                                      national_number=STRANGER)])
+    count = "SELECT reservation_id, COUNT(*) FROM reservation_people GROUP BY reservation_id ORDER BY 1"
+    assert k.store.conn.execute(count).fetchall() == [("R-3001", 2), ("R-3002", 1)]
+    name_the_reservation(k)
+    k.press("prove:eid")
+    k.insert_card(HOLDER)
+    collect(k)
+    k.load([{"type": "reservation.cancel", "id": "R-3002"}])
+    assert k.store.conn.execute(count).fetchall() == []
+
+
+def test_itsme_outcomes_are_audited_and_mismatches_counted(kiosk):
+    k = kiosk
+    k.load([passport()])
+    name_the_reservation(k)
+    k.press("prove:itsme")
+    k.itsme_confirm(STRANGER)
+    assert k.store.conn.execute("SELECT failures FROM lockouts WHERE method = 'itsme'").fetchone() == (1,)
+    k.press("ok")
+    k.press("prove:itsme")
+    k.itsme_confirm(HOLDER)
+    assert k.released == [(5, NOW)]
+    audit = k.store.conn.execute("SELECT detail FROM audit WHERE action = 'identity.proven'").fetchall()
+    assert len(audit) == 1 and '"method": "itsme"' in audit[0][0] and HOLDER not in audit[0][0]

@@ -39,6 +39,8 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--kiosk", default="demo-1")
     demo.add_argument("--enrol-code-file", metavar="FILE",
                       help="also write a fresh enrolment code for the demo kiosk into FILE (mode 0600)")
+    commands.add_parser("itsme-jwks", help="print the RP's public JWK set (signing and encryption keys) to register"
+                        " with itsme")
     return parser
 
 
@@ -146,8 +148,19 @@ def _demo_data(config, args) -> int:
     return 0
 
 
+def _itsme_jwks(config, args) -> int:
+    """The public JWK set a municipality sends to itsme at onboarding (docs/itsme.md): public members only."""
+    from townhall.itsme import configured_jwks
+
+    if not config.itsme.enabled:
+        print("townhall: no [itsme] section in the configuration", file=sys.stderr)
+        return 2
+    print(json.dumps(configured_jwks(config.itsme), indent=2))
+    return 0
+
+
 COMMANDS = {"serve": _serve, "create-user": _create_user, "enrol-code": _enrol_code, "openapi": _openapi,
-            "demo-data": _demo_data}
+            "demo-data": _demo_data, "itsme-jwks": _itsme_jwks}
 
 
 if __name__ == "__main__":

@@ -50,6 +50,10 @@ class ItsmeConfig:
     client_id: str = ""  # given by itsme at onboarding
     private_key: Path | None = None  # the RP's signing key (PEM, RSA or EC), mode 0600; its public half is registered
     key_id: str = ""  # the "kid" registered with itsme; empty: the key's RFC 7638 thumbprint
+    # the RP's private decryption key (PEM, RSA >= 2048), mode 0600: itsme encrypts userinfo (and maybe id_tokens)
+    # to its public half; None: JWE answers are refused
+    encryption_key: Path | None = None
+    encryption_key_id: str = ""  # its "kid" registered with itsme; empty: its RFC 7638 thumbprint
     service_code: str = ""  # given by itsme at onboarding; sent as the scope "service:<code>"
     acr_values: str = ACR_ADVANCED
     national_number_claim: str = NATIONAL_NUMBER_CLAIM
@@ -123,12 +127,15 @@ SCHEMA: dict[str, dict[str, tuple[str, tuple]]] = {
              "timeout_seconds": ("mail.timeout_seconds", _POSITIVE)},
     "itsme": {"issuer": ("itsme.issuer", _URL), "client_id": ("itsme.client_id", _STR),
               "private_key": ("itsme.private_key", _STR), "key_id": ("itsme.key_id", _STR),
+              "encryption_key": ("itsme.encryption_key", _STR),
+              "encryption_key_id": ("itsme.encryption_key_id", _STR),
               "service_code": ("itsme.service_code", _STR), "acr_values": ("itsme.acr_values", _STR),
               "national_number_claim": ("itsme.national_number_claim", _STR),
               "session_seconds": ("itsme.session_seconds", _int_range(30, 600)),
               "timeout_seconds": ("itsme.timeout_seconds", _POSITIVE)},
 }
-PATH_KEYS = {"qr_private_key", "secret_key", "mail.outbox_dir", "mail.smtp_password_file", "itsme.private_key"}
+PATH_KEYS = {"qr_private_key", "secret_key", "mail.outbox_dir", "mail.smtp_password_file", "itsme.private_key",
+             "itsme.encryption_key"}
 SUBSECTIONS = ("mail", "itsme")
 
 
@@ -219,6 +226,8 @@ def load_config(path: str | Path | None, *, overrides: dict | None = None) -> Co
         for key in ITSME_REQUIRED:
             if key not in data["itsme"]:
                 problems.append(f"{config.source}: itsme.{key}: required when the [itsme] section is present")
+        if "encryption_key_id" in data["itsme"] and "encryption_key" not in data["itsme"]:
+            problems.append(f"{config.source}: itsme.encryption_key_id: given without itsme.encryption_key")
     if problems:
         raise ConfigError(problems)
     return config

@@ -17,6 +17,11 @@ The flow, for one kiosk session:
    never more often than itsme's ``interval`` (``slow_down`` adds 5 s); then the ``id_token`` is verified;
 4. **userinfo** with the access token → the national number claim → keyed hash → match or mismatch.
 
+itsme signs **and encrypts** userinfo (a JWE around a JWS) and may encrypt id_tokens: with ``[itsme]
+encryption_key`` configured, a JWE answer is decrypted with it (``RSA-OAEP``/``RSA-OAEP-256``, AES-CBC-HMAC or
+AES-GCM, through joserfc) and the JWS inside is verified exactly like a signed answer; anything else in a JWE
+ends the session ``unavailable``.
+
 Live sessions are kept in memory (``townhall serve`` is one process; see docs/itsme.md): they last two minutes
 and only the outcome matters afterwards, which goes to the ``itsme_sessions`` table. Tokens live only in the
 local variables of the poll that received them.
@@ -34,14 +39,20 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
 import jwt
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from joserfc import jwe
+from joserfc.errors import JoseError
+from joserfc.jwk import RSAKey
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from townhall.config import ItsmeConfig
+from townhall.keys import KeyFileError, load_rp_key
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +61,9 @@ ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 USER_DISCOVERY_KEY = "itsme_user_discovery_endpoint"  # the discovery document's key for it (docs/itsme.md)
 AUTH_REQ_ID_CLAIM = "urn:openid:params:jwt:claim:auth_req_id"
 SIGNING_ALGORITHMS = ("RS256", "PS256", "ES256")  # what the RP accepts from the OP
+KEY_ENCRYPTION_ALGORITHMS = ("RSA-OAEP", "RSA-OAEP-256")  # JWE "alg" accepted (itsme's default: RSA-OAEP)
+CONTENT_ENCRYPTION_ALGORITHMS = ("A128CBC-HS256", "A256CBC-HS512", "A128GCM", "A256GCM")  # JWE "enc" accepted
+ENCRYPTION_JWK_ALGORITHM = "RSA-OAEP-256"  # the "alg" published with the RP's encryption key
 DISCOVERY_TTL = 3600.0
 CLOCK_SKEW = 60  # seconds of tolerance on iat/exp between the town hall and the OP
 MAX_ANSWER_BYTES = 256 * 1024
@@ -78,14 +92,96 @@ def signing_algorithm(private_key) -> str:
     raise TypeError("an RSA or EC private key is needed")
 
 
-def public_jwk(private_key, kid: str = "") -> dict:
-    """The public half as a JWK (``kid``: the RFC 7638 thumbprint unless given) — what is registered with itsme."""
+def _public_members(private_key) -> tuple[dict, str]:
+    """The public JWK members only (never ``d``, ``p``, ``q``…) and their RFC 7638 thumbprint."""
     algorithm = RSAAlgorithm if isinstance(private_key, rsa.RSAPrivateKey) else ECAlgorithm
     jwk = algorithm.to_jwk(private_key.public_key(), as_dict=True)
     members = ("e", "kty", "n") if jwk["kty"] == "RSA" else ("crv", "kty", "x", "y")
     canonical = json.dumps({m: jwk[m] for m in members}, separators=(",", ":"), sort_keys=True)
     thumbprint = base64.urlsafe_b64encode(hashlib.sha256(canonical.encode()).digest()).rstrip(b"=").decode()
+    return {m: jwk[m] for m in members}, thumbprint
+
+
+def public_jwk(private_key, kid: str = "") -> dict:
+    """The public half as a JWK (``kid``: the RFC 7638 thumbprint unless given) — what is registered with itsme."""
+    jwk, thumbprint = _public_members(private_key)
     return jwk | {"kid": kid or thumbprint, "use": "sig", "alg": signing_algorithm(private_key)}
+
+
+def encryption_jwk(private_key, kid: str = "") -> dict:
+    """The public half of the RP's decryption key (RSA) as a JWK with ``use: enc``: the OP encrypts to it."""
+    if not isinstance(private_key, rsa.RSAPrivateKey):
+        raise TypeError("an RSA private key is needed")
+    jwk, thumbprint = _public_members(private_key)
+    return jwk | {"kid": kid or thumbprint, "use": "enc", "alg": ENCRYPTION_JWK_ALGORITHM}
+
+
+def rp_jwks(signing_key, encryption_key=None, *, key_id: str = "", encryption_key_id: str = "") -> dict:
+    """The RP's public JWK set, what a municipality registers with itsme (``townhall itsme-jwks``): the signing
+    key (``use: sig``) and, when there is one, the encryption key (``use: enc``). Public members only."""
+    keys = [public_jwk(signing_key, key_id)]
+    if encryption_key is not None:
+        keys.append(encryption_jwk(encryption_key, encryption_key_id))
+    return {"keys": keys}
+
+
+def load_encryption_key(path, signing_key=None) -> rsa.RSAPrivateKey:
+    """The RP's private decryption key (PEM, RSA ≥ 2048), refused like the signing key when readable by others,
+    and refused when it is the signing key itself (one key, one use). Raises ``townhall.keys.KeyFileError``."""
+    path = Path(path)
+    if not path.exists():
+        raise KeyFileError(f"{path}: itsme encryption key not found")
+    key = load_rp_key(path)  # mode 0600 and PEM checked there
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise KeyFileError(f"{path}: the itsme encryption key must be RSA (2048 bits or more)")
+    if signing_key is not None and signing_key.public_key().public_numbers() == key.public_key().public_numbers():
+        raise KeyFileError(f"{path}: the itsme encryption key must not be the signing key (private_key)")
+    return key
+
+
+def load_rp_keys(config: ItsmeConfig) -> tuple:
+    """(signing key, encryption key or None) from the ``[itsme]`` configuration; raises KeyFileError."""
+    signing = load_rp_key(config.private_key)
+    encryption = load_encryption_key(config.encryption_key, signing) if config.encryption_key else None
+    return signing, encryption
+
+
+def configured_jwks(config: ItsmeConfig) -> dict:
+    """The public JWK set of the configured RP keys (``townhall itsme-jwks``)."""
+    signing, encryption = load_rp_keys(config)
+    return rp_jwks(signing, encryption, key_id=config.key_id, encryption_key_id=config.encryption_key_id)
+
+
+def _b64_json(segment: str):
+    return json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+
+
+def decrypt_nested(token: str, key: RSAKey, what: str) -> str:
+    """The JWS inside a compact JWE (nested JWT, OIDC Core 16.14): the header's ``alg``/``enc`` must be among the
+    accepted ones, no compression, and what it carries must be a compact JWS. Raises ``ProtocolError`` with a
+    reason that never contains the content."""
+    try:
+        header = _b64_json(token.split(".", 1)[0])
+    except (ValueError, UnicodeDecodeError):
+        raise ProtocolError(f"{what}: the JWE header is unreadable") from None
+    if not isinstance(header, dict):
+        raise ProtocolError(f"{what}: the JWE header is unreadable")
+    alg, enc = header.get("alg"), header.get("enc")
+    if alg not in KEY_ENCRYPTION_ALGORITHMS or enc not in CONTENT_ENCRYPTION_ALGORITHMS:
+        raise ProtocolError(f"{what}: JWE alg {str(alg)[:20]!r} / enc {str(enc)[:20]!r} not accepted")
+    if "zip" in header:
+        raise ProtocolError(f"{what}: compressed JWE not accepted")
+    try:
+        plaintext = jwe.decrypt_compact(token, key, algorithms=[alg, enc]).plaintext
+    except (JoseError, ValueError, TypeError) as exc:
+        raise ProtocolError(f"{what}: the JWE does not decrypt with the RP's key ({type(exc).__name__})") from None
+    try:
+        inner = (plaintext or b"").decode("ascii").strip()
+    except UnicodeDecodeError:
+        inner = ""
+    if inner.count(".") != 2 or not all(inner.split(".")[:2]):
+        raise ProtocolError(f"{what}: the JWE does not carry a signed JWT")
+    return inner
 
 
 def verify_jws(token: str, jwks: dict, *, audience: str | None, issuer: str | None, now: float,
@@ -152,12 +248,14 @@ class Pending:
 class ItsmeClient:
     """One relying party talking to one OP: every request signed with the RP's key (``private_key_jwt``)."""
 
-    def __init__(self, config: ItsmeConfig, private_key, *, clock: Callable[[], float] = time.time,
-                 transport: httpx.BaseTransport | None = None) -> None:
+    def __init__(self, config: ItsmeConfig, private_key, *, encryption_key=None,
+                 clock: Callable[[], float] = time.time, transport: httpx.BaseTransport | None = None) -> None:
         self.config = config
         self.issuer = config.issuer.rstrip("/")
         self._key = private_key
         self._jwk = public_jwk(private_key, config.key_id)
+        self._decryption_key = None if encryption_key is None else RSAKey.import_key(encryption_key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
         self._clock = clock
         self._http = httpx.Client(timeout=config.timeout_seconds, follow_redirects=False, transport=transport,
                                   headers={"Accept": "application/json"})
@@ -246,6 +344,14 @@ class ItsmeClient:
             pass
         return ProtocolError(f"{what}: HTTP {response.status_code} {error or '(no error code)'}")
 
+    def _open(self, token: str, what: str) -> str:
+        """A JWS as it is; a JWE (five parts) decrypted with the RP's encryption key to the JWS it must carry."""
+        if token.count(".") != 4:
+            return token
+        if self._decryption_key is None:
+            raise ProtocolError(f"{what}: encrypted (JWE), but no [itsme] encryption_key is configured")
+        return decrypt_nested(token, self._decryption_key, what)
+
     # -- the four steps
 
     def start_discovery(self) -> Discovery:
@@ -293,7 +399,9 @@ class ItsmeClient:
 
     def verify_id_token(self, id_token: str, auth_req_id: str) -> dict:
         """OIDC Core 3.1.3.7 as CIBA uses it: signature against the OP's JWKS (fetched again once for an unknown
-        kid: the OP may have rotated), iss, aud (and azp when several), exp, iat; no nonce in CIBA."""
+        kid: the OP may have rotated), iss, aud (and azp when several), exp, iat; no nonce in CIBA. An encrypted
+        id_token (JWE) is decrypted first."""
+        id_token = self._open(id_token, "id_token")
         for refresh in (False, True):
             try:
                 claims = verify_jws(id_token, self.jwks(refresh=refresh), audience=self.config.client_id,
@@ -312,15 +420,17 @@ class ItsmeClient:
         return claims
 
     def userinfo(self, access_token: str, subject: str) -> dict:
-        """The claims of the person who confirmed; a signed JWT answer (application/jwt) is verified too."""
+        """The claims of the person who confirmed: plain JSON, or a JWT answer (application/jwt) — signed, or
+        signed then encrypted (JWE around a JWS, as itsme answers) — whose signature is verified."""
         response = self._answer("GET", self.endpoints().userinfo,
                                 headers={"Authorization": f"Bearer {access_token}"})
         if response.status_code != 200:
             raise self._refused(response, "userinfo")
         if response.headers.get("content-type", "").split(";")[0].strip() == "application/jwt":
             try:
-                claims = verify_jws(response.text.strip(), self.jwks(), audience=self.config.client_id,
-                                    issuer=self.issuer, now=self._clock(), require=("sub",))
+                claims = verify_jws(self._open(response.text.strip(), "userinfo"), self.jwks(),
+                                    audience=self.config.client_id, issuer=self.issuer, now=self._clock(),
+                                    require=("sub",))
             except jwt.PyJWTError as exc:
                 raise ProtocolError(f"userinfo: {type(exc).__name__}") from None
         else:

@@ -7,11 +7,14 @@ registered for the client (the RP's public JWKS given at construction; a wrong k
 ``aud``/``iss``/``sub`` or an expired assertion give ``401 invalid_client``); the token endpoint answers the CIBA
 errors with their HTTP codes (``400 authorization_pending``, ``slow_down`` — also when polled faster than the
 interval, which then grows by 5 s —, ``expired_token``, ``access_denied``); id_tokens are signed with the
-double's own RSA key, published at its ``jwks_uri``.
+double's own RSA key, published at its ``jwks_uri``. Given the RP's encryption key (``encrypt_to``: the RP's
+public JWK with ``use: enc``), it answers userinfo as production itsme does, a JWE around the signed JWT
+(``application/jwt``), and with ``encrypt_id_token`` encrypts the id_token the same way.
 
 What the citizen does in the app is driven from outside: the Python methods ``scan``, ``confirm``, ``reject``,
 ``expire`` (and ``slow_down_next``, ``fail_next``), or the same under ``/_double/…`` over HTTP for the demo. A
 session is named by its discovery handle, by the QR text the kiosk shows, or left out (the newest one).
+``forge_userinfo_signature()`` makes it sign userinfo with a key it does not publish.
 
 Not for production: the ``/_double`` endpoints are unauthenticated and it holds everything in memory.
 """
@@ -35,18 +38,24 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi import FastAPI, Header, Request
 from fastapi.responses import JSONResponse, Response
+from joserfc import jwe
+from joserfc.jwk import RSAKey
 
 from townhall.itsme import (
     ASSERTION_TYPE,
     AUTH_REQ_ID_CLAIM,
     CIBA_GRANT,
+    KEY_ENCRYPTION_ALGORITHMS,
     USER_DISCOVERY_KEY,
     public_jwk,
+    rp_jwks,
     signing_algorithm,
     verify_jws,
 )
 
 DEFAULT_CLAIM = "http://itsme.services/v2/claim/BENationalNumber"
+DEFAULT_KEY_ENCRYPTION = "RSA-OAEP"  # itsme's documented default, used unless the RP's JWK names another
+DEFAULT_CONTENT_ENCRYPTION = "A128CBC-HS256"
 
 
 @dataclass
@@ -79,13 +88,26 @@ class DoubleError(RuntimeError):
 class ItsmeDouble:
     def __init__(self, issuer: str, *, client_id: str, client_jwks: dict, service_code: str,
                  clock: Callable[[], float] = time.time, interval: float = 5.0, lifetime: float = 180.0,
-                 claim: str = DEFAULT_CLAIM, signed_userinfo: bool = False) -> None:
+                 claim: str = DEFAULT_CLAIM, signed_userinfo: bool = False, encrypt_to: dict | None = None,
+                 encrypt_id_token: bool = False, key_encryption: str | None = None,
+                 content_encryption: str = DEFAULT_CONTENT_ENCRYPTION) -> None:
         self.issuer = issuer.rstrip("/")
         self.client_id, self.client_jwks, self.service_code = client_id, client_jwks, service_code
         self.clock, self.interval, self.lifetime, self.claim = clock, interval, lifetime, claim
-        self.signed_userinfo = signed_userinfo
+        self.signed_userinfo = signed_userinfo or encrypt_to is not None  # encrypted userinfo is signed first
+        self.encrypt_id_token = encrypt_id_token and encrypt_to is not None
+        self._encrypt_to: RSAKey | None = None
+        self._encrypt_kid = ""
+        self.key_encryption, self.content_encryption = key_encryption, content_encryption
+        if encrypt_to is not None:  # the RP's registered encryption key: public members only
+            self._encrypt_to = RSAKey.import_key({m: encrypt_to[m] for m in ("kty", "n", "e")})
+            self._encrypt_kid = str(encrypt_to.get("kid", ""))
+            if key_encryption is None:
+                named = encrypt_to.get("alg")
+                self.key_encryption = named if named in KEY_ENCRYPTION_ALGORITHMS else DEFAULT_KEY_ENCRYPTION
         self._key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self.jwk = public_jwk(self._key)
+        self._forger: rsa.RSAPrivateKey | None = None  # signs userinfo instead of _key (forge_userinfo_signature)
         self._lock = threading.Lock()
         self.sessions: dict[str, DiscoverySession] = {}
         self.requests: dict[str, AuthRequest] = {}
@@ -147,6 +169,11 @@ class ItsmeDouble:
         with self._lock:
             self._slow_down += count
 
+    def forge_userinfo_signature(self) -> None:
+        """From now on userinfo is signed with a fresh key the double does not publish (a forged answer)."""
+        with self._lock:
+            self._forger = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
     def fail_next(self, count: int = 1) -> None:
         """The next ``count`` token requests get a 503 (an itsme outage)."""
         with self._lock:
@@ -182,8 +209,18 @@ class ItsmeDouble:
         return JSONResponse({"error": error, "error_description": why or error}, status_code=status,
                             headers={"Cache-Control": "no-store"})
 
-    def _sign(self, claims: dict) -> str:
-        return jwt.encode(claims, self._key, algorithm=signing_algorithm(self._key), headers={"kid": self.jwk["kid"]})
+    def _sign(self, claims: dict, key: rsa.RSAPrivateKey | None = None) -> str:
+        key = key or self._key
+        kid = self.jwk["kid"] if key is self._key else public_jwk(key)["kid"]
+        return jwt.encode(claims, key, algorithm=signing_algorithm(key), headers={"kid": kid})
+
+    def _encrypt(self, signed: str) -> str:
+        """A nested JWT (OIDC Core 16.14): the signed JWT encrypted to the RP's registered encryption key."""
+        header = {"alg": self.key_encryption, "enc": self.content_encryption, "cty": "JWT"}
+        if self._encrypt_kid:
+            header["kid"] = self._encrypt_kid
+        return jwe.encrypt_compact(header, signed.encode(), self._encrypt_to,
+                                   algorithms=[self.key_encryption, self.content_encryption])
 
     def _subject(self, national_number: str) -> str:
         """A pairwise, stable subject per client, as itsme gives (not the national number itself)."""
@@ -286,6 +323,8 @@ class ItsmeDouble:
                 id_token = self._sign({"iss": self.issuer, "sub": subject, "aud": self.client_id, "iat": int(now),
                                        "exp": int(now) + 300, "auth_time": int(now), "acr": pending.acr_values,
                                        AUTH_REQ_ID_CLAIM: pending.auth_req_id})
+                if self.encrypt_id_token:
+                    id_token = self._encrypt(id_token)
                 return JSONResponse({"access_token": access, "token_type": "Bearer", "expires_in": 300,
                                      "id_token": id_token}, headers={"Cache-Control": "no-store"})
 
@@ -297,7 +336,9 @@ class ItsmeDouble:
                 return Response(status_code=401, headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
             claims = {"sub": granted[0], self.claim: granted[1]}
             if self.signed_userinfo:
-                signed = self._sign(claims | {"iss": self.issuer, "aud": self.client_id})
+                signed = self._sign(claims | {"iss": self.issuer, "aud": self.client_id}, self._forger)
+                if self._encrypt_to is not None:
+                    signed = self._encrypt(signed)
                 return Response(signed, media_type="application/jwt")
             return JSONResponse(claims)
 
@@ -382,20 +423,30 @@ def create_rp_key(path: Path) -> rsa.RSAPrivateKey:
 
 def start_itsme_double(rp_key_path: Path, *, client_id: str = "kioskd-demo", service_code: str = "KIOSKD_DEMO",
                        clock: Callable[[], float] = time.time, interval: float = 2.0,
-                       host: str = "127.0.0.1", **options) -> tuple[str, ItsmeDouble]:
+                       host: str = "127.0.0.1", encryption_key_path: Path | None = None,
+                       **options) -> tuple[str, ItsmeDouble]:
     """Start the double on ``host`` (ephemeral port), registering the RP key at ``rp_key_path`` (created if absent).
 
-    Returns (issuer URL, the double): ``double.scan() / confirm(nn) / reject() / expire()`` act as the citizen,
-    ``double.townhall_section`` is the ``[itsme]`` table for the town hall's config, ``double.stop()`` ends it.
+    With ``encryption_key_path`` (created if absent) the RP's encryption key is registered too and userinfo comes
+    encrypted, as from production itsme (``encrypt_id_token=True``: the id_token too; ``encrypt_to=<JWK>``: encrypt
+    to another key than the registered one). Returns (issuer URL, the double): ``double.scan() / confirm(nn) /
+    reject() / expire()`` act as the citizen, ``double.townhall_section`` is the ``[itsme]`` table for the town
+    hall's config, ``double.stop()`` ends it.
     """
     key = create_rp_key(rp_key_path)
+    encryption = create_rp_key(encryption_key_path) if encryption_key_path is not None else None
+    registered = rp_jwks(key, encryption)
+    if encryption is not None:
+        options.setdefault("encrypt_to", registered["keys"][1])
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, 0))
     url = f"http://{host}:{sock.getsockname()[1]}"
-    double = ItsmeDouble(url, client_id=client_id, client_jwks={"keys": [public_jwk(key)]},
+    double = ItsmeDouble(url, client_id=client_id, client_jwks=registered,
                          service_code=service_code, clock=clock, interval=interval, **options)
     double.townhall_section = {"issuer": url, "client_id": client_id, "private_key": str(rp_key_path),
                                "service_code": service_code}
+    if encryption_key_path is not None:
+        double.townhall_section["encryption_key"] = str(encryption_key_path)
     double.stop = serve_in_thread(double.app, sock)
     return url, double

@@ -24,9 +24,9 @@ from townhall.itsme import (
     ProtocolError,
     SessionTable,
     Started,
+    load_rp_keys,
     utc,
 )
-from townhall.keys import load_rp_key
 from townhall.models import ItsmeSession, Kiosk, Product, Reservation, ReservationIdentity
 
 log = logging.getLogger(__name__)
@@ -46,12 +46,14 @@ class ItsmeService:
 
     @classmethod
     def from_config(cls, th) -> ItsmeService:
-        """Disabled (every session ``unavailable``) without an ``[itsme]`` section; a key file that is missing,
-        malformed or readable by others stops the server at start (KeyFileError), like the other key files."""
+        """Disabled (every session ``unavailable``) without an ``[itsme]`` section; a key file (signing or
+        encryption) that is missing, malformed or readable by others stops the server at start (KeyFileError),
+        like the other key files."""
         config = th.config.itsme
         if not config.enabled:
             return cls(th, None)
-        return cls(th, ItsmeClient(config, load_rp_key(config.private_key), clock=th.clock))
+        signing, encryption = load_rp_keys(config)
+        return cls(th, ItsmeClient(config, signing, encryption_key=encryption, clock=th.clock))
 
     def close(self) -> None:
         if self.client is not None:
@@ -65,7 +67,9 @@ class ItsmeService:
         if self.client is None:
             raise ItsmeUnavailable("itsme is not configured ([itsme] section)")
         for earlier in self.sessions.of_kiosk(kiosk_id):  # a kiosk runs one session at a time
-            self._finish(earlier, "cancelled", "superseded by a new session of the kiosk")
+            with earlier.busy:  # a poll of it in progress finishes first; its outcome then stands
+                if earlier.status == "pending":
+                    self._finish(earlier, "cancelled", "superseded by a new session of the kiosk")
         now = self.th.clock()
         try:
             discovery = self.client.start_discovery()
@@ -90,7 +94,8 @@ class ItsmeService:
         session = self.sessions.get(session_id, kiosk_id)
         if session.status == "pending" and session.busy.acquire(blocking=False):  # a parallel poll: "pending"
             try:
-                self._advance(session)
+                if session.status == "pending":  # cancelled or superseded while this poll waited for the lock
+                    self._advance(session)
             finally:
                 session.busy.release()
         return session.status

@@ -519,6 +519,7 @@ class PickupFlow:
         return new, [fx.StartTimer(DOOR_OPEN, wait)]
 
     def _release_refused(self, s: PickupState, e: ReleaseRefused, now: float) -> Result:
+        s = replace(s, proving=False)  # e.g. a strong reservation that expired during its proof: let it go
         if s.retried and s.release_id is not None:
             # the retry of a door that did not open was refused: close that release and tell staff
             new, effects = self._fail(s, "door_not_opened")
@@ -659,6 +660,7 @@ TABLE: dict[tuple[Phase, type], Handler] = {
     (Phase.ITSME, Tap): strong.itsme_tap,
     (Phase.ITSME, ItsmeStarted): strong.itsme_started,
     (Phase.ITSME, ItsmeResult): strong.itsme_result,
+    (Phase.ITSME, IdentityChecked): strong.identity_checked,
     (Phase.ITSME, TimerFired): strong.itsme_timer,
     **{(phase, QrScanned): PickupFlow._check_qr for phase in (*ACCEPTS_QR, Phase.STAFF_LOAD)},
     # service mode (kioskd.flows.service): the tests' readings, live doors, the technician's taps

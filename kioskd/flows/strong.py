@@ -163,17 +163,25 @@ def itsme_tap(flow: PickupFlow, s: PickupState, e: Tap, now: float) -> Result:
 
 
 def itsme_started(flow: PickupFlow, s: PickupState, e: ItsmeStarted, now: float) -> Result:
-    if s.itsme_session is not None:  # a late answer to a session already replaced
-        return s, []
+    if s.itsme_session is not None or e.reservation_id != s.reservation_id:
+        return s, []  # a late answer about an earlier session, or about another reservation
     wait = max(1.0, e.expires_at - now) + ITSME_GRACE_SECONDS
     return replace(s, itsme_qr=e.qr, itsme_session=e.session_id), [fx.StartTimer(ITSME_WAIT, wait)]
 
 
 def itsme_result(flow: PickupFlow, s: PickupState, e: ItsmeResult, now: float) -> Result:
-    if e.session_id and s.itsme_session is not None and e.session_id != s.itsme_session:
-        return s, []  # word about an earlier session
-    if e.outcome == "match":
-        return identity_checked(flow, s, IdentityChecked("itsme", True, role="holder"), now)
+    """Only the session this screen opened, for this reservation, can prove anyone; a session that never
+    started (no id) can only fail."""
+    if e.reservation_id != s.reservation_id:
+        return s, []
+    ours = bool(e.session_id) and e.session_id == s.itsme_session
+    if e.outcome in ("match", "mismatch"):
+        if not ours:
+            return s, []
+        return replace(s, itsme_qr=None, itsme_session=None), [
+            fx.CancelTimer(ITSME_WAIT), fx.RecordItsme(s.reservation_id, e.outcome == "match")]
+    if not ours and (e.session_id or s.itsme_session is not None):
+        return s, []
     new, effects = flow.fail(replace(s, itsme_qr=None, itsme_session=None),
                              ITSME_FAILURES.get(e.outcome, "itsme_unavailable"))
     return new, [fx.CancelTimer(ITSME_WAIT), *effects]
