@@ -569,3 +569,15 @@ def test_speech_paths_resolve_against_the_config_folder(tmp_path: Path) -> None:
     config = load_config(write(tmp_path, build(extra='[speech]\nrecordings_dir = "voice"')))
     assert config.speech.recordings_dir == tmp_path / "voice"
     assert config.speech.cache_dir is None
+
+
+def test_eid_and_itsme_sections_are_checked_together(tmp_path: Path) -> None:
+    broken = '[eid]\ndriver = "pcsc-lite"\npinpad = true\n\n[itsme]\ndriver = "townhall"'
+    found = problems(tmp_path, build(extra=broken))
+    assert any(p.startswith("eid.driver: ") and "did you mean 'pcsc'" in p for p in found), found
+    assert any(p.startswith("eid.pinpad: ") and "pin_pad" in p for p in found), found
+    assert any(p.startswith("itsme.driver: ") and "[sync]" in p for p in found), found
+    config = load_config(write(tmp_path, build(extra='[eid]\ndriver = "sim"\nroots_dir = "roots"')))
+    assert config.eid.roots_dir == tmp_path / "roots" and config.itsme.driver == "none"
+    assert config.all_simulated
+    assert not load_config(write(tmp_path, build(extra='[eid]\ndriver = "pcsc"'))).all_simulated
