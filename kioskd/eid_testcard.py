@@ -10,6 +10,14 @@ it is never in ``kioskd/data/eid_roots``.
 
 Like applet 1.8 cards, EC cards keep their identity file in a zero-padded area and the signature covers the
 content without the padding; RSA cards (applet 1.7) sign the file exactly as stored.
+
+Chip authentication: the test root also issues a citizen CA, which issues each card's authentication
+certificate (DF00/5038, subject serialNumber = the national register number) for a key made for that card and
+held only by its ``EmulatedEidCard``. After a successful VERIFY the card answers MSE:SET and PSO: COMPUTE
+DIGITAL SIGNATURE with that key (before it, ``69 82``), as ``kioskd.drivers.eid_card.authenticate_chip`` asks.
+The forgeries ``clone`` (a genuine card's identity files and RRN certificate, with the forger's own key and an
+authentication certificate from the forger's own CA) and ``clone_replay`` (the genuine card's certificates too,
+but a key that is not theirs) are what chip authentication exists to refuse.
 """
 
 from __future__ import annotations
@@ -22,16 +30,24 @@ from datetime import UTC, datetime, timedelta
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
-from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+from cryptography.hazmat.primitives.asymmetric.utils import Prehashed, decode_dss_signature
 from cryptography.x509.oid import NameOID
 from smartcard.Exceptions import CardConnectionException, SmartcardException
 
 from kioskd.drivers.eid_card import (
+    ALGORITHM_ECDSA_SHA384,
+    ALGORITHM_RSA_PKCS1,
+    AUTHENTICATION_CERTIFICATE_FILE,
+    AUTHENTICATION_KEY,
+    CITIZEN_CA_CERTIFICATE_FILE,
     CM_IOCTL_GET_FEATURE_REQUEST,
     FEATURE_VERIFY_PIN_DIRECT,
     IDENTITY_FILE,
     IDENTITY_SIGNATURE_FILE,
+    MSE_SET_SIGNATURE,
+    PSO_COMPUTE_SIGNATURE,
     RRN_CERTIFICATE_FILE,
+    SHA256_DIGEST_INFO,
     scard_ctl_code,
 )
 from kioskd.eid import encode_tlv
@@ -42,14 +58,17 @@ IOCTL_FEATURE_VERIFY_PIN_DIRECT = scard_ctl_code(0x330000 + FEATURE_VERIFY_PIN_D
 TEST_ROOT_NAME = "kioskd TEST Belgium Root CA - not for production"
 PIN_TRIES = 3
 IDENTITY_AREA = 1024  # an applet 1.8 card's identity file area (the file is zero-padded to it)
-FORGERIES = ("tampered", "other_pki", "no_signature")
+FORGERIES = ("tampered", "other_pki", "no_signature", "clone", "clone_replay")
+ALGORITHM_RSA_SHA256 = 0x08  # applet 1.7: the card adds the SHA-256 DigestInfo to the hash it is given
 
 
-def _name(common_name: str, organisation: str | None = None) -> x509.Name:
+def _name(common_name: str, organisation: str | None = None, serial_number: str | None = None) -> x509.Name:
     attributes = [x509.NameAttribute(NameOID.COUNTRY_NAME, "BE")]
     if organisation:
         attributes.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, organisation))
     attributes.append(x509.NameAttribute(NameOID.COMMON_NAME, common_name))
+    if serial_number:
+        attributes.append(x509.NameAttribute(NameOID.SERIAL_NUMBER, serial_number))
     return x509.Name(attributes)
 
 
@@ -63,7 +82,7 @@ def _new_key(kind: str) -> ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey:
 
 @dataclass(frozen=True)
 class TestPki:
-    """A test root and the national register ("RRN") certificate it issued, with their keys."""
+    """A test root, the national register ("RRN") certificate and the citizen CA it issued, with their keys."""
 
     __test__ = False  # not a pytest test class
 
@@ -72,6 +91,8 @@ class TestPki:
     root_key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey = field(repr=False)
     rrn: x509.Certificate
     rrn_key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey = field(repr=False)
+    citizen_ca: x509.Certificate
+    citizen_ca_key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey = field(repr=False)
 
     @classmethod
     def generate(cls, kind: str = "ec", *, rrn_valid_from: datetime | None = None,
@@ -110,7 +131,52 @@ class TestPki:
                 ["http://repository.eid.belgium.be"])]), critical=False)
             .sign(root_key, digest)
         )
-        return cls(kind, root, root_key, rrn, rrn_key)
+        ca_key = _new_key(kind)
+        ca_id = x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key())
+        citizen_ca = (
+            x509.CertificateBuilder()
+            .subject_name(_name("kioskd TEST Citizen CA - not for production", serial_number="201801"))
+            .issuer_name(root_name)
+            .public_key(ca_key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(days=365)).not_valid_after(now + timedelta(days=3650))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(root_id), critical=False)
+            .add_extension(ca_id, critical=False)
+            .sign(root_key, digest)
+        )
+        return cls(kind, root, root_key, rrn, rrn_key, citizen_ca, ca_key)
+
+    @property
+    def citizen_ca_der(self) -> bytes:
+        return self.citizen_ca.public_bytes(serialization.Encoding.DER)
+
+    def issue_authentication(self, national_number: str, surname: str, first_names: str,
+                             public_key: ec.EllipticCurvePublicKey | rsa.RSAPublicKey) -> bytes:
+        """A card's authentication certificate (DER) as the citizen CA issues it: subject serialNumber is the
+        national register number, key usage digitalSignature, no basicConstraints (as on real cards)."""
+        now = datetime.now(UTC)
+        subject = x509.Name([
+            x509.NameAttribute(NameOID.COUNTRY_NAME, "BE"),
+            x509.NameAttribute(NameOID.COMMON_NAME, f"{(first_names.split() or [''])[0]} {surname} (Authentication)"),
+            x509.NameAttribute(NameOID.SURNAME, surname or "-"),
+            x509.NameAttribute(NameOID.GIVEN_NAME, first_names or "-"),
+            x509.NameAttribute(NameOID.SERIAL_NUMBER, national_number),
+        ])
+        digest = hashes.SHA384() if self.kind == "ec" else hashes.SHA256()
+        certificate = (
+            x509.CertificateBuilder()
+            .subject_name(subject).issuer_name(self.citizen_ca.subject)
+            .public_key(public_key)
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(days=30)).not_valid_after(now + timedelta(days=3650))
+            .add_extension(x509.KeyUsage(True, False, False, False, False, False, False, False, False), critical=True)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
+                self.citizen_ca_key.public_key()), critical=False)
+            .sign(self.citizen_ca_key, digest)
+        )
+        return certificate.public_bytes(serialization.Encoding.DER)
 
     @property
     def rrn_der(self) -> bytes:
@@ -173,7 +239,18 @@ def make_card(pki: TestPki, national_number: str, surname: str, first_names: str
     if forge == "no_signature":
         signature = b""
     stored = content + bytes(max(0, IDENTITY_AREA - len(content))) if pki.kind == "ec" else content
-    return EmulatedEidCard(stored, signature, signer.rrn_der, pin=pin, tries=tries)
+    card_key = _new_key(pki.kind)  # made for this card, held only by it
+    if forge == "clone":  # the forger's own key, certified by the forger's own "citizen CA" with the same names
+        forger = TestPki.generate(pki.kind)
+        authentication = forger.issue_authentication(national_number, surname, first_names, card_key.public_key())
+        citizen_ca = forger.citizen_ca_der
+    else:
+        genuine_key = _new_key(pki.kind) if forge == "clone_replay" else card_key  # replay: a key not its own
+        authentication = pki.issue_authentication(national_number, surname, first_names, genuine_key.public_key())
+        citizen_ca = pki.citizen_ca_der
+    return EmulatedEidCard(stored, signature, signer.rrn_der, pin=pin, tries=tries,
+                           authentication_cert_der=authentication, citizen_ca_der=citizen_ca,
+                           authentication_key=card_key)
 
 
 class EmulatedEidCard:
@@ -183,17 +260,28 @@ class EmulatedEidCard:
     will type on the pad (digits, or "cancel" / "timeout"). ``commands`` records every APDU received;
     ``pull_after(n)`` makes the card vanish after ``n`` more APDUs (``CardConnectionException``).
     ``answer_with_get_response`` makes READ BINARY answer ``61 xx`` so the data comes by GET RESPONSE.
+    With ``authentication_key`` (and the certificates 5038/503A) the card signs challenges after a successful
+    VERIFY: MSE:SET ``00 22 41 B6`` then PSO:CDS ``00 2A 9E 9A``, the signature coming by GET RESPONSE.
     """
 
     atr = list(EID_ATR)
 
     def __init__(self, identity_file: bytes, signature: bytes, rrn_cert_der: bytes, pin: str | None = "1234",
-                 tries: int = PIN_TRIES) -> None:
+                 tries: int = PIN_TRIES, *, authentication_cert_der: bytes | None = None,
+                 citizen_ca_der: bytes | None = None,
+                 authentication_key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | None = None) -> None:
         self.files: dict[tuple[int, ...], bytes] = {
             IDENTITY_FILE: bytes(identity_file),
             IDENTITY_SIGNATURE_FILE: bytes(signature),
             RRN_CERTIFICATE_FILE: bytes(rrn_cert_der),
         }
+        if authentication_cert_der is not None:
+            self.files[AUTHENTICATION_CERTIFICATE_FILE] = bytes(authentication_cert_der)
+        if citizen_ca_der is not None:
+            self.files[CITIZEN_CA_CERTIFICATE_FILE] = bytes(citizen_ca_der)
+        self._key = authentication_key  # never leaves the card: only signatures do
+        self._pin_verified = False
+        self._environment: int | None = None  # the algorithm MSE:SET chose
         self.pin = pin
         self.tries_left = tries
         self.pin_pad_entry: str | None = None
@@ -210,6 +298,7 @@ class EmulatedEidCard:
     def reset(self) -> None:
         """Power cycle: the selection and the verified PIN are forgotten (the counter is not)."""
         self._selected, self._pending = None, b""
+        self._pin_verified, self._environment = False, None
 
     def transmit(self, apdu: Sequence[int]) -> tuple[list[int], int, int]:
         with self._lock:
@@ -237,6 +326,10 @@ class EmulatedEidCard:
             return self._get_response(apdu[4] if len(apdu) == 5 else 0)
         if ins == 0x20:
             return self._verify(p2, body)
+        if ins == 0x22:
+            return self._manage_security_environment(p1, p2, body)
+        if ins == 0x2A:
+            return self._compute_signature(p1, p2, body)
         return b"", 0x6D00
 
     def _select(self, p1: int, p2: int, apdu: list[int], body: list[int]) -> tuple[bytes, int]:
@@ -292,9 +385,53 @@ class EmulatedEidCard:
             return b"", 0x6A80
         if typed == self.pin:
             self.tries_left = PIN_TRIES
+            self._pin_verified = True
             return b"", 0x9000
+        self._pin_verified = False
         self.tries_left -= 1
         return b"", 0x6983 if self.tries_left == 0 else 0x63C0 | self.tries_left
+
+    def _manage_security_environment(self, p1: int, p2: int, body: list[int]) -> tuple[bytes, int]:
+        if (p1, p2) != MSE_SET_SIGNATURE:
+            return b"", 0x6A86
+        if not self._pin_verified:
+            return b"", 0x6982
+        if len(body) != 5 or body[0:2] != [0x04, 0x80] or body[3] != 0x84:
+            return b"", 0x6A80
+        algorithm, key_reference = body[2], body[4]
+        if self._key is None or key_reference != AUTHENTICATION_KEY:
+            return b"", 0x6A88
+        allowed = ((ALGORITHM_ECDSA_SHA384,) if isinstance(self._key, ec.EllipticCurvePrivateKey)
+                   else (ALGORITHM_RSA_PKCS1, ALGORITHM_RSA_SHA256))
+        if algorithm not in allowed:
+            return b"", 0x6A80
+        self._environment = algorithm
+        return b"", 0x9000
+
+    def _compute_signature(self, p1: int, p2: int, body: list[int]) -> tuple[bytes, int]:
+        if (p1, p2) != PSO_COMPUTE_SIGNATURE:
+            return b"", 0x6A86
+        if not self._pin_verified:
+            return b"", 0x6982
+        if self._environment is None or self._key is None:
+            return b"", 0x6985
+        data = bytes(body)
+        if isinstance(self._key, ec.EllipticCurvePrivateKey):
+            if len(data) != 48:
+                return b"", 0x6A80
+            r, s = decode_dss_signature(self._key.sign(data, ec.ECDSA(Prehashed(hashes.SHA384()))))
+            size = (self._key.curve.key_size + 7) // 8
+            signature = r.to_bytes(size, "big") + s.to_bytes(size, "big")
+        else:
+            if self._environment == ALGORITHM_RSA_PKCS1:
+                if len(data) != len(SHA256_DIGEST_INFO) + 32 or not data.startswith(SHA256_DIGEST_INFO):
+                    return b"", 0x6A80  # this emulator knows the SHA-256 DigestInfo only
+                data = data[len(SHA256_DIGEST_INFO):]
+            elif len(data) != 32:
+                return b"", 0x6A80
+            signature = self._key.sign(data, padding.PKCS1v15(), Prehashed(hashes.SHA256()))
+        self._pending = signature  # like the T=0 card: 61 xx, then GET RESPONSE
+        return b"", 0x6100 | (len(signature) & 0xFF)
 
     # ---- the PIN-pad reader around the card ---------------------------------------------------------
 

@@ -174,7 +174,9 @@ class Harness:
                     typed_pin: str | None = None) -> None:
         """Put a test eID card in the Sim reader: an emulated card answering the eID's APDUs, its identity
         file signed by the simulator's test PKI (``forge``: "tampered", "other_pki" or "no_signature" make a
-        card that must be refused). On a PIN-pad reader the citizen types ``typed_pin`` ("cancel" or
+        card that must be refused; "clone" and "clone_replay" a copy of a genuine card's files with a chip key
+        that is not the card's, refused only on a PIN-pad reader, where the chip must sign a challenge). On a
+        PIN-pad reader the citizen types ``typed_pin`` ("cancel" or
         "timeout" too); the card's own PIN is ``pin``. The kiosk reads it through the real reading and
         verification code."""
         from kioskd.eid_testcard import make_card

@@ -281,3 +281,225 @@ def test_card_pulled_raises_pyscards_exception():
     card.pull_after(0)
     with pytest.raises(CardConnectionException):
         card.transmit([0x00, 0xA4, 0x08, 0x0C, 0x04, 0xDF, 0x01, 0x40, 0x31])
+
+
+# ---- chip authentication (PIN pad) ----------------------------------------------------------------------
+
+AUTH_FILE, CA_FILE = (0xDF, 0x00, 0x50, 0x38), (0xDF, 0x00, 0x50, 0x3A)
+
+
+def pin_pad_read(card, roots):
+    card.pin_pad_entry = "1234"
+    return read_card(card.transmit, roots, NOW, verify_pin=True, control=card.pin_pad_control)
+
+
+def test_with_a_pin_pad_the_chip_signs_a_fresh_challenge_with_its_authentication_key(pki):
+    card = good_card(pki)
+    assert pin_pad_read(card, [pki.root]).outcome == "ok"
+    mse = [c for c in card.commands if c[1] == 0x22]
+    pso = [c for c in card.commands if c[1] == 0x2A]
+    algorithm = 0x02 if pki.kind == "ec" else 0x01
+    assert mse == [[0x00, 0x22, 0x41, 0xB6, 0x05, 0x04, 0x80, algorithm, 0x84, 0x82]]
+    assert len(pso) == 1 and pso[0][:4] == [0x00, 0x2A, 0x9E, 0x9A] and len(pso[0]) == 5 + pso[0][4]
+    assert pso[0][4] == (48 if pki.kind == "ec" else 51)  # SHA-384 hash / SHA-256 DigestInfo
+    order = [c[1] for c in card.commands if c[1] in (0x20, 0x22, 0x2A)]
+    assert order == [0x20, 0x22, 0x2A]  # after the PIN
+    selected = [tuple(c[5:]) for c in card.commands if c[1] == 0xA4]
+    assert AUTH_FILE in selected and CA_FILE in selected
+    again = good_card(pki)
+    assert pin_pad_read(again, [pki.root]).outcome == "ok"
+    assert [c for c in again.commands if c[1] == 0x2A][0] != pso[0]  # a fresh challenge each time
+
+
+@pytest.mark.parametrize("forge", ["clone", "clone_replay"])
+def test_a_clone_is_forged_with_a_pin_pad_and_passes_without_one(pki, forge):
+    clone = good_card(pki, forge=forge)
+    result = pin_pad_read(clone, [pki.root])
+    assert (result.outcome, result.identity) == ("forged", None)
+    expected = "does not verify with the trusted root" if forge == "clone" else "not a genuine chip"
+    assert expected in result.detail
+    # The documented limitation (docs/identity.md, "What the eID proves"): without a PIN pad nothing asks the
+    # chip to prove anything, so a clone of a card's public files reads as genuine.
+    assert read_card(good_card(pki, forge=forge).transmit, [pki.root], NOW).outcome == "ok"
+
+
+class PsoAnswers:
+    """A genuine card whose PSO: COMPUTE DIGITAL SIGNATURE answer is replaced."""
+
+    def __init__(self, card, data, sw):
+        self.card, self.data, self.sw = card, data, sw
+        self.pin_pad_control = card.pin_pad_control
+        card_transmit = card.transmit
+        self.card.transmit = self.transmit  # the PIN pad sends its VERIFY through here too
+        self._inner = card_transmit
+
+    def transmit(self, apdu):
+        if apdu[1] == 0x2A:
+            return list(self.data), *self.sw
+        return self._inner(apdu)
+
+
+@pytest.mark.parametrize("data, sw, detail", [
+    (bytes(range(96)), (0x90, 0x00), "not a genuine chip"),
+    (b"", (0x90, 0x00), "no signature"),
+    (b"", (0x69, 0x82), "refused to sign the challenge (6982)"),
+    (b"", (0x61, 0x10), "the chip refused to sign"),  # the GET RESPONSE the card then cannot answer
+])
+def test_a_chip_answering_anything_but_a_good_signature_is_forged(ec_pki, data, sw, detail):
+    card = PsoAnswers(good_card(ec_pki), data, sw)
+    card.card.pin_pad_entry = "1234"
+    result = read_card(card.transmit, [ec_pki.root], NOW, verify_pin=True, control=card.pin_pad_control)
+    assert result.outcome == "forged" and detail in result.detail
+
+
+def test_the_authentication_certificate_must_name_the_identity_files_person(ec_pki):
+    card = good_card(ec_pki)
+    card.files[AUTH_FILE] = ec_pki.issue_authentication("90010100186", "Peeters", "An Marie",
+                                                        card._key.public_key())
+    result = pin_pad_read(card, [ec_pki.root])
+    assert result.outcome == "forged" and "names another person" in result.detail
+
+
+def test_a_card_without_authentication_certificate_cannot_prove_its_chip(ec_pki):
+    card = good_card(ec_pki)
+    del card.files[AUTH_FILE]
+    result = pin_pad_read(card, [ec_pki.root])
+    assert result.outcome == "forged" and "chip authentication" in result.detail
+
+
+def test_the_citizen_ca_must_be_a_ca(ec_pki):
+    card = good_card(ec_pki)
+    card.files[CA_FILE] = ec_pki.rrn_der  # issued by the root, but an end-entity certificate
+    result = pin_pad_read(card, [ec_pki.root])
+    assert result.outcome == "forged" and "citizen CA certificate is not a CA" in result.detail
+
+
+def test_a_card_pulled_during_chip_authentication_is_unreadable(ec_pki):
+    card = good_card(ec_pki)
+    card.pin_pad_entry = "1234"
+    read_card(card.transmit, [ec_pki.root], NOW)
+    before_auth = len(card.commands) + 2  # the select before the PIN, the VERIFY
+    card.commands.clear()
+    card.pull_after(before_auth + 3)
+    result = read_card(card.transmit, [ec_pki.root], NOW, verify_pin=True, control=card.pin_pad_control)
+    assert result.outcome == "unreadable" and "connection lost" in result.detail
+
+
+def test_the_emulated_chip_signs_only_after_verify(ec_pki):
+    card = good_card(ec_pki)
+    mse = [0x00, 0x22, 0x41, 0xB6, 0x05, 0x04, 0x80, 0x02, 0x84, 0x82]
+    pso = [0x00, 0x2A, 0x9E, 0x9A, 48, *bytes(48)]
+    assert card.transmit(mse)[1:] == (0x69, 0x82) and card.transmit(pso)[1:] == (0x69, 0x82)
+    card.transmit([0x00, 0x20, 0x00, 0x01, 0x08, 0x24, 0x12, 0x34, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF])
+    assert card.transmit(mse)[1:] == (0x90, 0x00)
+    assert card.transmit(pso)[1:] == (0x61, 96)
+    card.reset()  # the verified PIN is forgotten
+    assert card.transmit(pso)[1:] == (0x69, 0x82)
+
+
+# ---- malformed certificates, endless GET RESPONSE, the reader thread ----------------------------------
+
+
+def corrupted(der, how):
+    if how == "version":
+        i = der.index(bytes.fromhex("a003020102"))
+        return der[:i + 4] + b"\x07" + der[i + 5:]
+    name = b"kioskd TEST Belgium Root CA - not for production"
+    j = der.index(name)  # the RRN certificate's issuer: its UTF8String made an INTEGER
+    return der[:j - 2] + b"\x02" + der[j - 1:]
+
+
+@pytest.mark.parametrize("how", ["version", "issuer"])
+def test_a_malformed_rrn_certificate_is_forged_and_the_reader_thread_survives(ec_pki, how):
+    bad = good_card(ec_pki)
+    bad.files[(0xDF, 0x00, 0x50, 0x3C)] = corrupted(ec_pki.rrn_der, how)
+    with pytest.raises(CardForged):
+        verify_identity(bad.files[(0xDF, 0x01, 0x40, 0x31)], b"x" * 96, bad.files[(0xDF, 0x00, 0x50, 0x3C)],
+                        [ec_pki.root], NOW)
+    events = Events()
+    reader = SimEidReader(events, roots=[ec_pki.root])
+    reader.start()
+    try:
+        reader.insert(bad)
+        reader.read()
+        reader.insert(good_card(ec_pki))
+        reader.read()
+        assert reader.wait_idle()
+        assert reader._thread.is_alive() and reader.ok
+    finally:
+        reader.stop()
+    reads = [e for e in events.events if isinstance(e, CardRead)]
+    assert [r.outcome for r in reads] == ["forged", "ok"]
+
+
+def test_a_card_answering_61xx_without_data_forever_is_unreadable_quickly(ec_pki):
+    class Endless:
+        commands = 0
+
+        def transmit(self, apdu):
+            self.commands += 1
+            if apdu[1] == 0xA4:
+                return [], 0x90, 0x00
+            return [], 0x61, 0x10
+
+    card = Endless()
+    started = time.monotonic()
+    result = read_card(card.transmit, [ec_pki.root], NOW)
+    assert result.outcome == "unreadable" and "GET RESPONSE brought no data" in result.detail
+    assert time.monotonic() - started < 1 and card.commands < 10
+
+
+def test_get_responses_count_against_the_file_budget(ec_pki):
+    class Trickle:  # one byte per GET RESPONSE, forever
+        def transmit(self, apdu):
+            if apdu[1] == 0xA4:
+                return [], 0x90, 0x00
+            return [0x41], 0x61, 0x01
+
+    result = read_card(Trickle().transmit, [ec_pki.root], NOW)
+    assert result.outcome == "unreadable" and "no end after" in result.detail
+
+
+def test_an_unexpected_error_in_reading_is_unreadable_not_raised(ec_pki, monkeypatch, caplog):
+    import kioskd.drivers.eid_card as eid_card
+
+    def broken(*args, **kwargs):
+        raise KeyError(NUMBER)
+
+    monkeypatch.setattr(eid_card, "verify_identity", broken)
+    result = read_card(good_card(ec_pki).transmit, [ec_pki.root], NOW)
+    assert (result.outcome, result.detail) == ("unreadable", "internal error (KeyError)")
+    assert all(NUMBER not in r.getMessage() for r in caplog.records)
+
+
+def test_a_reader_thread_whose_loop_fails_reports_down_and_comes_back(ec_pki, monkeypatch):
+    import kioskd.drivers.eid_reader as eid_reader
+    from kioskd.events import DeviceStatus
+
+    real = eid_reader.read_card
+    calls = []
+
+    def fails_once(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("bug")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(eid_reader, "read_card", fails_once)
+    events = Events()
+    reader = SimEidReader(events, roots=[ec_pki.root])
+    reader.start()
+    try:
+        reader.insert(good_card(ec_pki))
+        reader.read()
+        deadline = time.monotonic() + 5
+        while not any(isinstance(e, DeviceStatus) and e.ok for e in events.events) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        reader.read()
+        assert reader.wait_idle()
+        assert reader._thread.is_alive() and reader.ok
+    finally:
+        reader.stop()
+    statuses = [(e.ok, e.device) for e in events.events if isinstance(e, DeviceStatus)]
+    assert statuses == [(False, "cards"), (True, "cards")]
+    assert [e.outcome for e in events.events if isinstance(e, CardRead)] == ["ok"]

@@ -1,6 +1,8 @@
 """The eID reader through a real pcscd: a private pcscd, vsmartcard's virtual reader and an emulated card.
 
 Skipped (with the reason) where that cannot run: not root, or pcscd / vsmartcard-vpcd / unshare missing.
+vpcd's reader has no PIN pad (no FEATURE_VERIFY_PIN_DIRECT), so the PIN-pad flow and the chip authentication
+after it are tested against the APDU double only (tests/test_eid_card.py).
 """
 
 import pytest
@@ -64,6 +66,12 @@ def test_a_good_card_reads_ok_through_pcscd_with_insertion_and_removal(reader, p
 def test_forged_cards_are_forged_through_pcscd(reader, pcscd, pki, forge):
     result = insert_and_read(reader, pcscd, make_card(pki, NUMBER, "Peeters", "An Marie", forge=forge))
     assert result["outcome"] == "forged" and "national_number" not in result
+
+
+def test_without_a_pin_pad_a_clone_reads_ok_through_pcscd(reader, pcscd, pki):
+    """The documented limitation (docs/identity.md, "What the eID proves"): no PIN pad, no chip authentication."""
+    result = insert_and_read(reader, pcscd, make_card(pki, NUMBER, "Peeters", "An Marie", forge="clone"))
+    assert result["outcome"] == "ok"
 
 
 def test_a_card_that_is_not_an_eid_is_unreadable_through_pcscd(reader, pcscd):

@@ -83,6 +83,10 @@ class _EidReaderBase(DeviceWorker):
             self._present = present
             self._post(CardInserted() if present else CardRemoved())
 
+    def _after_crash(self) -> None:
+        """The thread's loop failed (``DeviceWorker._run`` restarts it): whoever waits for a read hears now."""
+        self._drop_requests("card reader not available")
+
     def _drop_requests(self, detail: str) -> None:
         while True:
             try:
@@ -291,6 +295,7 @@ class SimEidReader(_EidReaderBase):
         return True
 
     def _run_loop(self) -> None:
+        self._came_up(f"watching {self._reader}", self._reader)  # after a failure: back (a clean start posts nothing)
         while not self._stop.is_set():
             try:
                 action, argument = self._work.get(timeout=0.2)

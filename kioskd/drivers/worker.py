@@ -6,12 +6,18 @@ once, stop promptly even when the device hangs, tell the UI and the flows when t
 away and comes back (once per change, not once per failed retry), and retry with a capped
 exponential backoff so an unplugged device neither spins the CPU nor floods the log. That logic
 lives here once; a driver supplies what its thread does and how its device is released.
+
+A thread must never die silently while ``ok`` still says True: if a driver's loop raises, the worker logs the
+exception's type and where it happened (not its message, which may carry device data), reports the device
+down (``DeviceStatus(device, False, reason)``), waits with the same backoff and runs the loop again. A loop
+that works again reports itself up as after any outage (``_came_up``).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import traceback
 from typing import Protocol
 
 from kioskd.events import DeviceStatus, Post
@@ -112,11 +118,34 @@ class DeviceWorker:
 
     def _run(self) -> None:
         try:
-            self._run_loop()
+            while not self._stop.is_set():
+                try:
+                    self._run_loop()
+                    return
+                except Exception as exc:  # a bug must not end the thread while ``ok`` still says True
+                    self._crashed(exc)
+                    if self._back_off():
+                        return
         finally:
             self._release()
             with self._progress:
                 self._progress.notify_all()
+
+    def _crashed(self, exc: Exception) -> None:
+        """The loop raised: log where (the type, not the message), report the device down, let the driver
+        tidy up (``_after_crash``) before the loop runs again."""
+        frames = traceback.extract_tb(exc.__traceback__)
+        where = f" at {frames[-1].filename}:{frames[-1].lineno}" if frames else ""
+        self._log.error("%s thread failed: %s%s; restarting it", self._name, type(exc).__name__, where)
+        self._went_down(f"internal error ({type(exc).__name__}), restarting")
+        try:
+            self._after_crash()
+        except Exception as again:  # the tidy-up of a broken driver must not end the thread either
+            self._log.error("%s: tidying up after the failure failed too: %s", self._name, type(again).__name__)
+
+    def _after_crash(self) -> None:
+        """Called after the loop raised, before it runs again: e.g. answer requests it will never answer.
+        The device handle is kept; a loop that needs a fresh one reopens it as after any outage."""
 
     def _went_down(self, reason: str) -> None:
         """The device is unusable for ``reason``. Called again while down it only updates the
