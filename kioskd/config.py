@@ -221,7 +221,8 @@ class ItsmeSection:
     """itsme through the town hall (docs/itsme.md): needs [sync]; the kiosk never holds itsme credentials."""
 
     driver: str = _field(read_string, one_of("none", "townhall", "sim"), default="none")
-    timeout_seconds: float = _field(read_number, between(0.5, 60), default=5.0)
+    # per request; a poll that times out is tried again (the town hall may be finishing with itsme)
+    timeout_seconds: float = _field(read_number, between(0.5, 60), default=10.0)
 
 
 def _check_server_url(value: str) -> str | None:

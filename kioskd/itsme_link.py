@@ -33,12 +33,19 @@ log = logging.getLogger(__name__)
 MAX_ANSWER_BYTES = 64 * 1024  # the answers are a few hundred bytes; anything larger is not one of them
 MAX_QR_CHARS = 2048  # a QR code holds at most ~2.9 kB; the kiosk's screen shows far less
 MIN_POLL_SECONDS, MAX_POLL_SECONDS = 1.0, 30.0
+POLL_FAILURES_TO_GIVE_UP = 3  # transient poll failures in a row before the session is "unavailable"
 SIM_SESSION_SECONDS = 120.0
 JOIN_SECONDS = 10.0
 
 
 class Unusable(Exception):
     """No usable answer from the town hall (the reason is for the log, never shown to the citizen)."""
+
+
+class Transient(Unusable):
+    """No answer in time, or the town hall busy (5xx, 429): a poll is tried again, a few times. The town hall
+    may be finishing the itsme exchange (up to four requests to itsme) when the kiosk stops waiting; the
+    outcome it records is then what the next poll hears, so one slow answer does not lose a confirmed login."""
 
 
 @dataclass
@@ -161,12 +168,21 @@ class ItsmeLink:
             if job.cancelled.is_set():
                 return
             self._post(ItsmeStarted(job.session_id, qr, expires_at, job.reservation_id))
+        failures = 0
         while not job.cancelled.wait(poll):
             if self._clock() >= expires_at:
                 self._finish(job, "expired")
                 self._delete(http, job.session_id)
                 return
-            status = parse_status(self._call(http, "GET", f"/itsme/sessions/{job.session_id}", None, 200))
+            try:
+                status = parse_status(self._call(http, "GET", f"/itsme/sessions/{job.session_id}", None, 200))
+            except Transient as exc:
+                failures += 1
+                if failures >= POLL_FAILURES_TO_GIVE_UP:
+                    raise
+                log.info("itsme session %s: poll failed (%s); trying again", job.session_id, exc)
+                continue
+            failures = 0
             if status != "pending":
                 self._finish(job, status)
                 return
@@ -185,9 +201,10 @@ class ItsmeLink:
                     chunks.append(chunk)
                 status = response.status_code
         except httpx.HTTPError as exc:
-            raise Unusable(f"{method} {path}: {type(exc).__name__}") from None
+            raise Transient(f"{method} {path}: {type(exc).__name__}") from None
         if status != expected:
-            raise Unusable(f"{method} {path}: HTTP {status}")
+            kind = Transient if status >= 500 or status == 429 else Unusable
+            raise kind(f"{method} {path}: HTTP {status}")
         try:
             return json.loads(b"".join(chunks))
         except (ValueError, RecursionError):

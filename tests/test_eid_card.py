@@ -503,3 +503,34 @@ def test_a_reader_thread_whose_loop_fails_reports_down_and_comes_back(ec_pki, mo
     statuses = [(e.ok, e.device) for e in events.events if isinstance(e, DeviceStatus)]
     assert statuses == [(False, "cards"), (True, "cards")]
     assert [e.outcome for e in events.events if isinstance(e, CardRead)] == ["ok"]
+
+
+def test_a_loop_that_keeps_failing_stays_down_after_a_few_tries(ec_pki, monkeypatch):
+    """A bug that fails every time costs CRASHES_TO_GIVE_UP restarts, not an alarm a second for ever."""
+    import kioskd.drivers.eid_reader as eid_reader
+    import kioskd.drivers.worker as worker
+    from kioskd.events import DeviceStatus
+
+    monkeypatch.setattr(worker, "CRASH_BACKOFF_MIN", 0.01)
+
+    def always_fails(*args, **kwargs):
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(eid_reader, "read_card", always_fails)
+    events = Events()
+    reader = SimEidReader(events, roots=[ec_pki.root])
+    reader.start()
+    try:
+        reader.insert(good_card(ec_pki))
+        for _ in range(10):
+            reader.read()
+            time.sleep(0.05)
+        reader._thread.join(5)
+        assert not reader._thread.is_alive() and not reader.ok
+        assert "failed repeatedly" in reader.status
+    finally:
+        reader.stop()
+    downs = [e for e in events.events if isinstance(e, DeviceStatus) and not e.ok]
+    ups = [e for e in events.events if isinstance(e, DeviceStatus) and e.ok]
+    assert len(ups) <= worker.CRASHES_TO_GIVE_UP - 1 and len(downs) <= worker.CRASHES_TO_GIVE_UP
+    assert "failed repeatedly" in downs[-1].detail

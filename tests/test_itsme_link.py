@@ -7,6 +7,7 @@ import queue
 import socket
 
 import httpx
+import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from townhall_helpers import HOLDER, STRANGER, Clock, itsme_server, strong_reservation
@@ -250,4 +251,29 @@ def test_sim_link_acts_as_the_citizens_app():
     posted.next()
     link.cancel()
     assert not link.reject() and posted.empty_for(0.1)
+    link.stop()
+
+
+@pytest.mark.parametrize("failures, expected", [(2, "match"), (3, "unavailable")])
+def test_a_slow_poll_is_tried_again_before_giving_up(failures, expected):
+    """The town hall may still be finishing with itsme when a poll times out: the link asks again (the outcome
+    the town hall recorded meanwhile is what it then hears), up to three failures in a row."""
+    polls = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.method == "POST":
+            return httpx.Response(201, json={"session_id": "s" * 24, "qr": "q", "poll_seconds": 1,
+                                             "expires_at": "2999-01-01T00:00:00Z"})
+        if request.method == "DELETE":
+            return httpx.Response(204)
+        polls.append(1)
+        if len(polls) <= failures:
+            raise httpx.ReadTimeout("slow", request=request)
+        return httpx.Response(200, json={"status": "match"})
+
+    link, posted = mock_link(answer)
+    link.start("R-1")
+    assert isinstance(posted.next(), ItsmeStarted)
+    assert posted.next(timeout=10) == ItsmeResult("s" * 24, expected, "R-1")
+    assert len(polls) == min(failures + 1, 3)
     link.stop()

@@ -9,14 +9,17 @@ lives here once; a driver supplies what its thread does and how its device is re
 
 A thread must never die silently while ``ok`` still says True: if a driver's loop raises, the worker logs the
 exception's type and where it happened (not its message, which may carry device data), reports the device
-down (``DeviceStatus(device, False, reason)``), waits with the same backoff and runs the loop again. A loop
-that works again reports itself up as after any outage (``_came_up``).
+down (``DeviceStatus(device, False, reason)``), waits and runs the loop again. A loop that works again reports
+itself up as after any outage (``_came_up``). A loop that keeps failing is not restarted for ever: after
+``CRASHES_TO_GIVE_UP`` failures, each within ``CRASH_MEMORY_SECONDS`` of the one before, the worker stays down
+with its reason ("failed repeatedly") until the daemon restarts, so a bug costs a few alarms, not one a second.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 import traceback
 from typing import Protocol
 
@@ -25,6 +28,9 @@ from kioskd.events import DeviceStatus, Post
 BACKOFF_MIN = 0.5  # seconds before the first retry: a replugged USB device is usually back by then
 BACKOFF_MAX = 10.0  # the longest wait between retries, so a device plugged in later is found soon
 JOIN_SECONDS = 1.0  # how long stop() waits for the thread before leaving a stuck one behind
+CRASH_BACKOFF_MIN = 2.0  # the wait after a loop failure, doubled for each further one in a row
+CRASH_MEMORY_SECONDS = 600.0  # a failure this long after the previous one starts the count afresh
+CRASHES_TO_GIVE_UP = 3  # failures in a row (each within CRASH_MEMORY_SECONDS) after which the worker stays down
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +71,8 @@ class DeviceWorker:
         self._status = "not started"
         self._down_reported = False  # a DeviceStatus(ok=False) is the last one posted
         self._backoff = BACKOFF_MIN
+        self._crashes = 0  # loop failures in a row, each within CRASH_MEMORY_SECONDS of the previous one
+        self._last_crash: float | None = None
 
     @property
     def ok(self) -> bool:
@@ -123,25 +131,41 @@ class DeviceWorker:
                     self._run_loop()
                     return
                 except Exception as exc:  # a bug must not end the thread while ``ok`` still says True
-                    self._crashed(exc)
-                    if self._back_off():
+                    if self._crashed(exc):
+                        return
+                    delay = CRASH_BACKOFF_MIN * 2 ** (self._crashes - 1)  # not reset by a working device
+                    self._status += f"; restarting in {delay:.0f} s"
+                    if self._stop.wait(delay):
                         return
         finally:
             self._release()
             with self._progress:
                 self._progress.notify_all()
 
-    def _crashed(self, exc: Exception) -> None:
+    def _crashed(self, exc: Exception) -> bool:
         """The loop raised: log where (the type, not the message), report the device down, let the driver
-        tidy up (``_after_crash``) before the loop runs again."""
+        tidy up (``_after_crash``) before the loop runs again. True when it failed too often to try again."""
+        now = time.monotonic()
+        if self._last_crash is None or now - self._last_crash > CRASH_MEMORY_SECONDS:
+            self._crashes = 0
+        self._crashes += 1
+        self._last_crash = now
+        giving_up = self._crashes >= CRASHES_TO_GIVE_UP
         frames = traceback.extract_tb(exc.__traceback__)
         where = f" at {frames[-1].filename}:{frames[-1].lineno}" if frames else ""
-        self._log.error("%s thread failed: %s%s; restarting it", self._name, type(exc).__name__, where)
-        self._went_down(f"internal error ({type(exc).__name__}), restarting")
+        self._log.error("%s thread failed: %s%s; %s", self._name, type(exc).__name__, where,
+                        "failed repeatedly, staying down until kioskd restarts" if giving_up else "restarting it")
+        if giving_up:
+            # reported even after an "up" in between: the last word must be that the device is down for good
+            self._down_reported = False
+            self._went_down(f"internal error ({type(exc).__name__}), failed repeatedly: restart kioskd")
+        else:
+            self._went_down(f"internal error ({type(exc).__name__}), restarting")
         try:
             self._after_crash()
         except Exception as again:  # the tidy-up of a broken driver must not end the thread either
             self._log.error("%s: tidying up after the failure failed too: %s", self._name, type(again).__name__)
+        return giving_up
 
     def _after_crash(self) -> None:
         """Called after the loop raised, before it runs again: e.g. answer requests it will never answer.
