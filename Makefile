@@ -36,7 +36,7 @@ lint: venv
 
 test: venv
 	$(VENV)/bin/ruff check kioskd townhall tests tools
-	$(PY) -m pytest -q -p no:cacheprovider
+	$(PY) -m pytest -q -rs -p no:cacheprovider
 
 clean:
 	rm -rf $(VENV) var build *.egg-info

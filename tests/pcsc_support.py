@@ -12,6 +12,7 @@ a 2-byte big-endian length and a payload: from vpcd a 1-byte control (0 power of
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import queue
@@ -29,6 +30,7 @@ READER_NAME = "kioskd test reader 00 00"
 CONTROL_POWER_OFF, CONTROL_POWER_ON, CONTROL_RESET, CONTROL_ATR = 0, 1, 2, 4
 
 
+@functools.lru_cache(maxsize=1)
 def unavailable_reason() -> str | None:
     """Why the private pcscd cannot run here, or None."""
     if os.geteuid() != 0:
@@ -38,8 +40,13 @@ def unavailable_reason() -> str | None:
             return f"{needed} missing (Debian packages pcscd and vsmartcard-vpcd)"
     if shutil.which("unshare") is None:
         return "unshare missing (util-linux)"
-    if not Path("/run/pcscd").is_dir():
-        return "/run/pcscd missing (the mount point for the private pcscd's socket)"
+    try:  # the mount point for the private pcscd's socket: made by pcscd's own unit, absent on a fresh machine
+        Path("/run/pcscd").mkdir(mode=0o755, exist_ok=True)
+    except OSError as exc:
+        return f"/run/pcscd missing and cannot be made ({exc.strerror})"
+    probe = subprocess.run(["unshare", "-m", "true"], capture_output=True, text=True, timeout=10)
+    if probe.returncode != 0:  # a container without CAP_SYS_ADMIN
+        return f"no mount namespace here (unshare -m: {probe.stderr.strip() or probe.returncode})"
     return None
 
 
