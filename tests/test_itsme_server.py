@@ -13,6 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 from joserfc import jwe
 from joserfc.jwk import RSAKey
+from sqlalchemy import func, select
 from townhall_helpers import (
     AUTHORISED,
     HOLDER,
@@ -33,6 +34,7 @@ from townhall.itsme import ProtocolError, decrypt_nested, encryption_jwk
 from townhall.itsme_double import create_rp_key, start_itsme_double
 from townhall.itsme_service import recent_sessions
 from townhall.keys import KeyFileError, load_rp_key
+from townhall.models import Change
 
 SESSIONS = "/api/v1/itsme/sessions"
 
@@ -271,7 +273,7 @@ def test_a_jwe_whose_jws_is_signed_by_an_unpublished_key_is_unavailable(tmp_path
     with encrypting_server(tmp_path, clock) as (th, _url, kiosk, double):
         double.forge_userinfo_signature()
         assert confirmed_outcome(th, kiosk, double, clock) == "unavailable"
-        assert recent_sessions(th)[0].reason == "userinfo: InvalidKeyError"
+        assert recent_sessions(th)[0].reason == "userinfo: signed with a key the OP does not publish"
 
 
 def test_a_jwe_without_a_configured_encryption_key_is_unavailable(tmp_path, clock):
@@ -485,7 +487,7 @@ def test_itsme_config_section(tmp_path):
     with pytest.raises(ConfigError) as problems:
         load_config(path)
     text = "\n".join(problems.value.problems)
-    assert "itsme.issuer: expected an http:// or https:// URL" in text
+    assert "itsme.issuer: expected an https:// URL (http:// only to 127.0.0.1, ::1 or localhost)" in text
     assert "did you mean 'itsme.session_seconds'" in text
     assert "itsme.client_id: required" in text and "itsme.service_code: required" in text
 
@@ -543,3 +545,332 @@ def test_console_form_asks_for_and_checks_the_national_number(tmp_path, caplog):
                 assert HOLDER not in text and AUTHORISED not in text and "85.07.30" not in text
     finally:
         th.close()
+
+
+# ---- sealed secrets of finished reservations, retention --------------------------------------------------------
+
+def sealed_copies(th, path_glob, context: str, plaintext: str) -> list[str]:
+    """What every AES-GCM blob in the database files (at any offset) that opens under ``context`` holds: a seal
+    of ``plaintext`` has a known length (nonce, text, tag), so every position is tried."""
+    size = 12 + len(plaintext.encode()) + 16
+    found = []
+    for path in path_glob:
+        data = path.read_bytes()
+        for offset in range(0, len(data) - size + 1):
+            blob = data[offset:offset + size]
+            try:
+                found.append(th.sealer.open(blob, context))
+            except KeyFileError:
+                continue
+    return found
+
+
+def kiosk_applies(store, page: dict) -> None:
+    """The kiosk's own code (kioskd.changes) applies a page of the feed; ChangeError if it refuses any change."""
+    from kioskd.changes import apply_changes
+
+    apply_changes(store, page["changes"], key=b"k" * 32, pin_length=8, now=1_796_000_000.0, cursor=page["cursor"])
+
+
+def test_a_reservation_cancelled_before_the_kiosk_pulls_leaves_no_sealed_secret_and_a_clean_feed(tmp_path, store):
+    with running_server(tmp_path, Clock()) as (th, url):
+        kiosk = enrol(th, url, "aalter-1")
+        catalogue = kiosk.get("/api/v1/changes").json()
+        kiosk_applies(store, catalogue)
+        created = services.create_reservation(th, kiosk_id="aalter-1", product="passport", locker=3,
+                                              citizen=services.Citizen("Jan Janssens"), national_number=HOLDER)
+        rid, pin = created.reservation.id, created.pin
+        sealed = json.dumps({"pin": pin, "national_number": HOLDER})
+        th.engine.dispose()  # the last connection closes: the WAL is checkpointed into the database file
+        assert sealed_copies(th, sorted(tmp_path.glob("townhall.db*")), f"change:aalter-1:{rid}", sealed) == [sealed]
+        services.cancel_reservation(th, rid)
+        th.engine.dispose()
+        files = sorted(tmp_path.glob("townhall.db*"))
+        assert not sealed_copies(th, files, f"change:aalter-1:{rid}", sealed)
+        assert not sealed_copies(th, files, f"reservation:{rid}", pin)
+        page = kiosk.get("/api/v1/changes", params={"after": catalogue["cursor"]}).json()
+        assert page["changes"] == [] and int(page["cursor"]) > int(catalogue["cursor"])  # voided, passed over
+        kiosk_applies(store, page)  # nothing refused
+        assert store.conn.execute("SELECT 1 FROM reservations WHERE id = ?", (rid,)).fetchone() is None
+        assert services.get_reservation(th, rid).closed_at is not None  # its locker no longer counts as taken
+        # a fresh start of the feed (after nothing) does not bring them back either
+        assert all(c.get("id") != rid for c in kiosk.get("/api/v1/changes").json()["changes"])
+
+
+def test_voided_rows_stay_voided_across_pages(tmp_path, store):
+    with running_server(tmp_path, Clock()) as (th, url):
+        kiosk = enrol(th, url, "aalter-1")
+        rid = strong_reservation(th, authorised=[AUTHORISED])
+        services.extend_reservation(th, rid, services.get_reservation(th, rid).expires_at.replace(year=2027),
+                                    notify=False)
+        services.cancel_reservation(th, rid)
+        after, seen = None, []
+        while True:  # one change a page: the create row and the cancellation come on different pages
+            params = {"limit": 1} | ({"after": after} if after else {})
+            page = kiosk.get("/api/v1/changes", params=params).json()
+            kiosk_applies(store, page)
+            seen += page["changes"]
+            after = page["cursor"]
+            if not page["more"]:
+                break
+        assert all(c.get("id") != rid for c in seen) and any(c["type"] == "product" for c in seen)
+
+
+def test_a_kiosk_that_had_the_reservation_gets_its_cancellation(tmp_path, store):
+    with running_server(tmp_path, Clock()) as (th, url):
+        kiosk = enrol(th, url, "aalter-1")
+        rid = strong_reservation(th)
+        page = kiosk.get("/api/v1/changes").json()  # applied, not yet confirmed (no request after it)
+        kiosk_applies(store, page)
+        services.cancel_reservation(th, rid)
+        with th.sessions() as db:
+            assert all(row.secret is None for row in db.scalars(select(Change)))
+        page = kiosk.get("/api/v1/changes", params={"after": page["cursor"]}).json()
+        assert page["changes"] == [{"type": "reservation.cancel", "id": rid}]
+        kiosk_applies(store, page)
+        assert store.conn.execute("SELECT status FROM reservations WHERE id = ?", (rid,)).fetchone()[0] == "cancelled"
+
+
+def test_a_reservation_finished_at_the_kiosk_leaves_no_sealed_secret(tmp_path):
+    with running_server(tmp_path, Clock()) as (th, url):
+        kiosk = enrol(th, url, "aalter-1")
+        rid = strong_reservation(th)
+        kiosk.get("/api/v1/changes")
+        services.send_to_kiosk_again(th, rid)  # a row with the numbers, not pulled yet
+        exchange.receive_events(th, "aalter-1", [exchange.IncomingEvent(
+            "e-1", "pickup.collected", {"reservation": rid, "locker": 3}, None)])
+        with th.sessions() as db:
+            assert [row.secret for row in db.scalars(select(Change).where(Change.ref == rid))] == [None, None]
+
+
+def test_sealed_secrets_past_the_retention_limit_are_erased(tmp_path, clock):
+    with running_server(tmp_path, clock) as (th, url):
+        kiosk = enrol(th, url, "aalter-1")
+        kiosk.get("/api/v1/changes")  # housekeeping done now; the next is due in an hour
+        old = strong_reservation(th)
+        clock.advance(29 * 86400)
+        young = strong_reservation(th, locker=4)
+
+        def sealed() -> set[str]:
+            with th.sessions() as db:
+                return {row.ref for row in db.scalars(select(Change).where(Change.secret.is_not(None)))}
+
+        assert sealed() == {old, young}
+        clock.advance(1 * 86400 + 60)  # the first is 30 days old
+        kiosk.get("/api/v1/changes", params={"after": "1"})  # a feed request runs the hourly housekeeping
+        assert sealed() == {young}
+        clock.advance(30 * 86400)
+        th.housekeeping(force=True)  # as at start
+        assert sealed() == set()
+        page = kiosk.get("/api/v1/changes", params={"after": "1"}).json()
+        assert all("national_number" not in c and "pin" not in c for c in page["changes"])
+
+
+def test_the_retention_limit_is_configurable_and_applied_at_start(tmp_path, clock):
+    path = tmp_path / "townhall.toml"
+    path.write_text("[sync]\nsealed_secret_days = 7\n[itsme]\naudit_days = 30\n"
+                    'issuer = "https://idp.example.be"\nclient_id = "x"\nprivate_key = "rp.key"\nservice_code = "A"\n')
+    config = load_config(path)
+    assert config.sealed_secret_days == 7 and config.itsme.audit_days == 30
+    assert config.itsme.starts_per_minute == 6 and load_config(None).sealed_secret_days == 30
+    with running_server(tmp_path, clock) as (th, _url):
+        services.create_kiosk(th, "aalter-1")
+        strong_reservation(th)
+    clock.advance(31 * 86400)
+    with running_server(tmp_path, clock) as (th, _url), th.sessions() as db:  # a restart erases what is too old
+        assert db.scalar(select(func.count()).select_from(Change).where(Change.secret.is_not(None))) == 0
+
+
+# ---- review fixes: acr, https, keys, limits, races, malformed answers ------------------------------------------
+
+def test_an_id_token_with_a_lower_acr_than_asked_is_unavailable(setup, clock, caplog):
+    caplog.set_level(logging.INFO)
+    th, _url, kiosk, double = setup
+    rid = strong_reservation(th)
+    assert confirmed_outcome(th, kiosk, double, clock, HOLDER, rid) == "match"  # the double answers what was asked
+    double.answer_acr()  # acr_basic
+    assert confirmed_outcome(th, kiosk, double, clock, HOLDER, rid) == "unavailable"
+    assert recent_sessions(th)[0].reason == ("id_token: acr 'http://itsme.services/v2/claim/acr_basic' is not the "
+                                            "level asked for (http://itsme.services/v2/claim/acr_advanced)")
+    assert "unavailable: id_token: acr" in caplog.text
+    double.answer_acr(None)  # no acr at all
+    assert confirmed_outcome(th, kiosk, double, clock, HOLDER, rid) == "unavailable"
+    assert recent_sessions(th)[0].reason.startswith("id_token: acr missing")
+
+
+def test_plain_http_is_refused_except_to_loopback(tmp_path, clock):
+    path = tmp_path / "townhall.toml"
+    base = 'client_id = "x"\nprivate_key = "rp.key"\nservice_code = "A"\n'
+    for issuer in ("http://idp.example.be", "http://127.0.0.1.example.be", "ftp://idp.example.be"):
+        path.write_text(f'[itsme]\nissuer = "{issuer}"\n{base}')
+        with pytest.raises(ConfigError, match="itsme.issuer: expected an https:// URL"):
+            load_config(path)
+    for issuer in ("https://idp.example.be", "http://127.0.0.1:8471", "http://[::1]:8471", "http://localhost:1"):
+        path.write_text(f'[itsme]\nissuer = "{issuer}"\n{base}')
+        assert load_config(path).itsme.issuer == issuer
+    # an issuer given in code is checked by the client too, and every endpoint of the discovery document
+    with itsme_server(tmp_path, clock) as (th, _url, kiosk, double):
+        client = th.itsme.client
+        client.issuer = "http://idp.example.be"
+        with pytest.raises(ProtocolError, match="the issuer is not an https:// URL"):
+            client.endpoints()
+        client.issuer = double.issuer
+        document = httpx.get(f"{double.issuer}/.well-known/openid-configuration").json()
+        document["token_endpoint"] = "http://idp.example.be/token"
+        double.answer_next("/.well-known/openid-configuration", json.dumps(document).encode())
+        with pytest.raises(ProtocolError, match="discovery: token_endpoint not an https:// URL"):
+            client.endpoints()
+        answer = kiosk.post(SESSIONS, json={"reservation_id": strong_reservation(th)})
+        assert answer.status_code == 201  # the double's own document (loopback http) is fine
+
+
+def test_a_malformed_key_in_the_jwks_does_not_stop_the_search(tmp_path):
+    import jwt as pyjwt
+
+    from townhall.itsme import public_jwk, verify_jws
+
+    key = create_rp_key(tmp_path / "op.key")
+    token = pyjwt.encode({"sub": "x", "iat": 1_796_000_000, "exp": 1_796_000_300}, key, algorithm="RS256")  # no kid
+    good = public_jwk(key)
+    for bad in ({"kty": "EC", "crv": "P-256", "x": "AA", "y": "AA", "use": "sig"},  # unreadable
+                {"kty": "oct", "k": "c2VjcmV0", "use": "sig"},  # not a key type for RS256
+                {"kty": "RSA", "n": "!!", "e": "AQAB", "use": "sig"}):
+        claims = verify_jws(token, {"keys": [bad, good]}, audience=None, issuer=None, now=1_796_000_000)
+        assert claims["sub"] == "x"
+
+
+def test_userinfo_signed_with_a_newly_published_key_fetches_the_jwks_again(tmp_path, clock):
+    with itsme_server(tmp_path, clock, signed_userinfo=True) as (th, _url, kiosk, double):
+        rid = strong_reservation(th)
+        assert confirmed_outcome(th, kiosk, double, clock, HOLDER, rid) == "match"  # the JWKS is cached now
+        double.rotate_userinfo_key()
+        assert confirmed_outcome(th, kiosk, double, clock, HOLDER, rid) == "match"
+
+
+def test_a_kiosk_may_open_six_sessions_a_minute(tmp_path, clock):
+    with itsme_server(tmp_path, clock) as (th, url, kiosk, _double):
+        rid = strong_reservation(th)
+        for _ in range(6):
+            open_session(kiosk, rid)
+        refused = kiosk.post(SESSIONS, json={"reservation_id": rid})
+        assert refused.status_code == 429 and refused.json()["error"] == "rate_limited"
+        assert int(refused.headers["Retry-After"]) >= 1
+        other = enrol(th, url, "ghent-1")  # another kiosk has its own allowance
+        assert other.post(SESSIONS, json={"reservation_id": strong_reservation(th, "ghent-1")}).status_code == 201
+        clock.advance(10)  # one more start every 10 s
+        open_session(kiosk, rid)
+        assert kiosk.post(SESSIONS, json={"reservation_id": rid}).status_code == 429
+
+
+def test_the_itsme_audit_is_pruned_after_its_retention(setup, clock):
+    th, _url, kiosk, _double = setup
+    rid = strong_reservation(th)
+    first = open_session(kiosk, rid)
+    clock.advance(100 * 86400)
+    kiosk.get(f"{SESSIONS}/{first['session_id']}")
+    open_session(kiosk, strong_reservation(th, locker=4))
+    clock.advance(81 * 86400)  # the first is 181 days old, the second 81
+    th.housekeeping(force=True)
+    assert [row.id for row in recent_sessions(th)] != [first["session_id"]] and len(recent_sessions(th)) == 1
+
+
+def test_two_concurrent_starts_of_a_kiosk_leave_one_pending_session(setup):
+    import threading
+
+    th, _url, _kiosk, _double = setup
+    rid = strong_reservation(th)
+    client = th.itsme.client
+    both_inside = threading.Barrier(2, timeout=10)
+    original = client.backchannel
+
+    def backchannel(*args):  # both starts are past their first supersede check, talking to itsme
+        both_inside.wait()
+        return original(*args)
+
+    client.backchannel = backchannel
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(th.itsme.start("aalter-1", rid))) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=20)
+    assert len(results) == 2
+    pending = th.itsme.sessions.of_kiosk("aalter-1")
+    assert len(pending) == 1
+    outcomes = {row.id: row.outcome for row in recent_sessions(th)}
+    assert sorted(outcomes.values(), key=str) == [None, "cancelled"]  # None: still pending
+
+
+def test_a_reservation_past_its_expiry_is_409(setup, clock):
+    th, _url, kiosk, _double = setup
+    rid = strong_reservation(th)
+    expiry = services.get_reservation(th, rid).expires_at
+    clock.now = expiry.timestamp() + 1
+    answer = kiosk.post(SESSIONS, json={"reservation_id": rid})
+    assert answer.status_code == 409 and answer.json()["detail"] == "the reservation has expired"
+
+
+def base64url(data: bytes) -> bytes:
+    import base64
+
+    return base64.urlsafe_b64encode(data).rstrip(b"=")
+
+
+@pytest.mark.parametrize(("path", "body", "content_type"), [
+    ("/token", b"[" * 100_000 + b"]" * 100_000, "application/json"),
+    ("/token", b'{"error": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", "application/json"),
+    ("/userinfo", b"[" * 100_000 + b"]" * 100_000, "application/json"),
+    ("/userinfo", base64url(b"[" * 100_000 + b"]" * 100_000) + b".e30.c2ln", "application/jwt"),
+    ("/userinfo", base64url(b'{"alg":"RS256"}') + b"." + base64url(b"[" * 100_000 + b"]" * 100_000) + b".c2ln",
+     "application/jwt"),
+    ("/userinfo", base64url(b"[" * 100_000) + b".a.b.c.d", "application/jwt"),  # a JWE's header
+    ("/token", b" " * (300 * 1024), "application/json"),  # over MAX_ANSWER_BYTES
+])
+def test_malformed_answers_from_itsme_end_the_session_unavailable_never_a_500(setup, clock, path, body,
+                                                                              content_type):
+    th, _url, kiosk, double = setup
+    started = open_session(kiosk, strong_reservation(th))
+    double.scan()
+    double.confirm(HOLDER)
+    double.answer_next(path, body, content_type)
+    clock.advance(5)
+    answer = kiosk.get(f"{SESSIONS}/{started['session_id']}")
+    assert answer.status_code == 200 and answer.json()["status"] == "unavailable", answer.text
+    assert "unexpected" not in recent_sessions(th)[0].reason  # each refused by a check of its own
+
+
+def test_a_malformed_discovery_answer_is_503_never_a_500(setup):
+    th, _url, kiosk, double = setup
+    double.answer_next("/user-discovery", b"[" * 100_000 + b"]" * 100_000)
+    answer = kiosk.post(SESSIONS, json={"reservation_id": strong_reservation(th)})
+    assert answer.status_code == 503
+
+
+def test_an_oversized_answer_is_dropped_as_it_streams_in(tmp_path, clock):
+    from townhall.itsme import MAX_ANSWER_BYTES, ItsmeClient
+
+    sent = []
+
+    def endless():
+        for _ in range(4096):  # 256 MiB if read whole
+            sent.append(1)
+            yield b" " * 65536
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=endless(), headers={"content-type": "application/json"})
+
+    config = ItsmeConfig(enabled=True, issuer="https://idp.example.be", client_id="x",
+                         private_key=tmp_path / "rp.key", service_code="A")
+    client = ItsmeClient(config, create_rp_key(tmp_path / "rp.key"), clock=clock,
+                         transport=httpx.MockTransport(handler))
+    with pytest.raises(ProtocolError, match=f"answer of more than {MAX_ANSWER_BYTES} bytes"):
+        client.endpoints()
+    assert len(sent) <= MAX_ANSWER_BYTES // 65536 + 2
+
+    def declared(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=b"{}", headers={"content-length": str(10 ** 9)})
+
+    client = ItsmeClient(config, create_rp_key(tmp_path / "rp.key"), clock=clock,
+                         transport=httpx.MockTransport(declared))
+    with pytest.raises(ProtocolError, match="answer of 1000000000 bytes"):
+        client.endpoints()

@@ -19,7 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from townhall import exchange, services
 from townhall.itsme import ItsmeUnavailable, SessionNotFound
-from townhall.itsme_service import NotStrong
+from townhall.itsme_service import NotStrong, TooManyStarts
 from townhall.ratelimit import RateLimiter
 from townhall.runtime import Townhall
 from townhall.schemas import (
@@ -172,6 +172,7 @@ def install_api(app: FastAPI, th: Townhall) -> None:
                 after: Annotated[Cursor | None, Query(description="the cursor of the last page applied")] = None,
                 limit: Annotated[int, Query(ge=1, le=500)] = 100) -> ChangesResponse:
         """This kiosk's changes after ``after`` (docs/changes.md format), oldest first."""
+        th.housekeeping()  # the retention limits, at most hourly
         page, cursor, more = exchange.changes_page(th, kiosk_id, int(after) if after else None,
                                                    min(limit, th.config.max_changes))
         return ChangesResponse(changes=page, cursor=str(cursor), more=more)
@@ -195,9 +196,12 @@ def install_api(app: FastAPI, th: Townhall) -> None:
                             409: {"model": ErrorResponse, "description": "not a reservation itsme can identify for"},
                             503: {"model": ErrorResponse, "description": "itsme is not configured or not answering"}})
     def itsme_start(body: ItsmeSessionRequest, kiosk_id: Annotated[str, Depends(kiosk)]) -> ItsmeSessionResponse:
-        """Open an itsme identification for a reservation of a strong product: the kiosk shows ``qr``, then polls."""
+        """Open an itsme identification for a reservation of a strong product: the kiosk shows ``qr``, then polls.
+        At most ``[itsme] starts_per_minute`` (6) a minute per kiosk: more are 429 with Retry-After."""
         try:
             started = th.itsme.start(kiosk_id, body.reservation_id)
+        except TooManyStarts as exc:
+            raise ApiError(429, "rate_limited", str(exc), {"Retry-After": str(exc.wait)}) from None
         except services.ServiceError:
             raise ApiError(404, "not_found", "no such reservation for this kiosk") from None
         except NotStrong as exc:

@@ -24,6 +24,7 @@ def create_app(config: Config, *, clock: Callable[[], float] = time.time, mailer
                console: bool = True) -> FastAPI:
     townhall = Townhall(config, clock=clock, mailer=mailer)
     seed_products(townhall)
+    townhall.housekeeping(force=True)  # retention limits, at start (then hourly, from the feed requests)
     app = FastAPI(title="kioskd town hall", version=f"{API_VERSION}.0",
                   summary="Reference town-hall server for kioskd: kiosk sync API v1 and staff console",
                   openapi_url="/api/v1/openapi.json", docs_url="/api/v1/docs", redoc_url=None)

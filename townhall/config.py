@@ -11,6 +11,7 @@ import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -59,6 +60,8 @@ class ItsmeConfig:
     national_number_claim: str = NATIONAL_NUMBER_CLAIM
     session_seconds: int = 120  # how long a kiosk's QR code stays valid (itsme may make it shorter)
     timeout_seconds: float = 10.0  # every request to itsme
+    starts_per_minute: int = 6  # POST /itsme/sessions per kiosk and minute at most; more: 429 with Retry-After
+    audit_days: int = 180  # rows of the itsme_sessions audit are deleted this many days after they started
 
 
 @dataclass
@@ -77,6 +80,8 @@ class Config:
     burst: int = 30
     max_events: int = 500
     max_changes: int = 500
+    # PINs and national numbers sealed in feed rows that their kiosk has not confirmed are erased after this
+    sealed_secret_days: int = 30
     qr_await_days: int = 30
     pin_length: int = 8
     timezone: str = "Europe/Brussels"
@@ -101,8 +106,24 @@ def _int_range(low: int, high: int):
 
 _STR = (lambda v: isinstance(v, str) and v != "", "a non-empty string")
 _BOOL = (lambda v: isinstance(v, bool), "true or false")
-_URL = (lambda v: isinstance(v, str) and re.match(r"^https?://[^\s/]+(/\S*)?$", v) is not None,
-        "an http:// or https:// URL")
+LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
+
+
+def secure_url(url: object) -> bool:
+    """An ``https://`` URL, or ``http://`` to a loopback host (the protocol double in tests and the demo):
+    itsme's issuer and every endpoint its discovery document names must be one."""
+    if not isinstance(url, str) or re.match(r"^https?://[^\s/]+(/\S*)?$", url) is None:
+        return False
+    try:
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        return False
+    return bool(host) and (parts.scheme == "https" or parts.scheme == "http" and host in LOOPBACK_HOSTS)
+
+
+_SECURE_URL = (secure_url, "an https:// URL (http:// only to 127.0.0.1, ::1 or localhost)")
 _POSITIVE = (lambda v: isinstance(v, int | float) and not isinstance(v, bool) and v > 0, "a positive number")
 
 SCHEMA: dict[str, dict[str, tuple[str, tuple]]] = {
@@ -114,7 +135,8 @@ SCHEMA: dict[str, dict[str, tuple[str, tuple]]] = {
              "requests_per_minute": ("requests_per_minute", _int_range(1, 100_000)),
              "burst": ("burst", _int_range(1, 100_000)),
              "max_events": ("max_events", _int_range(1, 500)),
-             "max_changes": ("max_changes", _int_range(1, 500))},
+             "max_changes": ("max_changes", _int_range(1, 500)),
+             "sealed_secret_days": ("sealed_secret_days", _int_range(1, 365))},
     "reservations": {"pin_length": ("pin_length", _int_range(6, 12)),
                      "qr_await_days": ("qr_await_days", _int_range(1, 365))},
     "kpi": {"timezone": ("timezone", _STR), "opening_hours": ("opening_hours", (lambda v: isinstance(v, dict),
@@ -125,14 +147,16 @@ SCHEMA: dict[str, dict[str, tuple[str, tuple]]] = {
              "smtp_starttls": ("mail.smtp_starttls", _BOOL), "smtp_user": ("mail.smtp_user", _STR),
              "smtp_password_file": ("mail.smtp_password_file", _STR),
              "timeout_seconds": ("mail.timeout_seconds", _POSITIVE)},
-    "itsme": {"issuer": ("itsme.issuer", _URL), "client_id": ("itsme.client_id", _STR),
+    "itsme": {"issuer": ("itsme.issuer", _SECURE_URL), "client_id": ("itsme.client_id", _STR),
               "private_key": ("itsme.private_key", _STR), "key_id": ("itsme.key_id", _STR),
               "encryption_key": ("itsme.encryption_key", _STR),
               "encryption_key_id": ("itsme.encryption_key_id", _STR),
               "service_code": ("itsme.service_code", _STR), "acr_values": ("itsme.acr_values", _STR),
               "national_number_claim": ("itsme.national_number_claim", _STR),
               "session_seconds": ("itsme.session_seconds", _int_range(30, 600)),
-              "timeout_seconds": ("itsme.timeout_seconds", _POSITIVE)},
+              "timeout_seconds": ("itsme.timeout_seconds", _POSITIVE),
+              "starts_per_minute": ("itsme.starts_per_minute", _int_range(1, 600)),
+              "audit_days": ("itsme.audit_days", _int_range(1, 3650))},
 }
 PATH_KEYS = {"qr_private_key", "secret_key", "mail.outbox_dir", "mail.smtp_password_file", "itsme.private_key",
              "itsme.encryption_key"}

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from townhall.models import Alarm, Badge, Change, Event, Kiosk, Product, Reservation
 from townhall.runtime import Townhall
 from townhall.services import (
+    FINISHED_STATUSES,
     forget_pin,
     lock_feed,
     open_change_secret,
@@ -223,16 +224,53 @@ def _with_pin(th: Townhall, change: Change) -> dict:
     return dict(change.change) | open_change_secret(th, change)
 
 
+VOID = "void"  # a feed row withdrawn before its kiosk had it: kept for the sequence, never served
+
+
+def _void_unseen_finished(session: Session, kiosk_id: str, after: int, rows: list[Change]) -> set[str]:
+    """The ``strong`` reservations among ``rows`` that finished (cancelled, mostly) before the kiosk ever had
+    them: their first feed row, the one that created them, lies after ``after``, so the kiosk has applied none of
+    their rows (a snapshot's cursor covers every row before it). Their national numbers are erased, so the kiosk
+    would refuse the create row (a strong reservation must name its holder) and then the cancellation (of a
+    reservation it never had): their rows are voided for good instead, and their ids returned. A kiosk that has
+    had the reservation still gets the later rows, the cancellation first of all. (Other products' rows are served
+    as before, without the erased PIN: the kiosk takes them, and learns of an item cancelled in a locker.)"""
+    refs = {row.ref for row in rows if row.change.get("type") in ("reservation", "reservation.cancel")}
+    if not refs:
+        return set()
+    finished = list(session.scalars(select(Reservation).join(Product, Product.code == Reservation.product).where(
+        Reservation.id.in_(refs), Reservation.kiosk_id == kiosk_id, Reservation.status.in_(FINISHED_STATUSES),
+        Product.identification == "strong")))
+    voided = set()
+    for reservation in finished:
+        rid = reservation.id
+        first = session.scalar(select(func.min(Change.seq)).where(Change.kiosk_id == kiosk_id, Change.ref == rid))
+        if first is not None and first > after:
+            session.execute(update(Change).where(Change.kiosk_id == kiosk_id, Change.ref == rid)
+                            .values(change={"type": VOID, "id": rid}, secret=None)
+                            .execution_options(synchronize_session=False))
+            if reservation.status == "cancelled" and reservation.closed_at is None:
+                # created ready in a locker, cancelled before the kiosk knew: it will never report the locker
+                # emptied, so the town hall stops counting the locker as taken (staff take the item out)
+                reservation.closed_at = reservation.cancelled_at
+            voided.add(rid)
+    return voided
+
+
 def changes_page(th: Townhall, kiosk_id: str, after: int | None, limit: int) -> tuple[list[dict], int, bool]:
     """Changes after ``after`` (the kiosk's cursor), at most ``limit``; the new cursor; whether more wait.
 
     Asking ``after=N`` says the kiosk has applied everything up to N, so the PINs and national numbers sealed
-    in those changes are erased here: the feed keeps them only until its kiosk has them.
+    in those changes are erased here: the feed keeps them only until its kiosk has them. Rows of a reservation
+    that finished before the kiosk had any of them are voided (``_void_unseen_finished``): the cursor moves past
+    them, but they are not served.
     """
     with th.transaction() as session:
+        lock_feed(session, kiosk_id)  # a cancellation commits wholly before or after this page
         if after:
             session.execute(update(Change).where(Change.kiosk_id == kiosk_id, Change.seq <= after,
-                                                 Change.secret.is_not(None)).values(secret=None))
+                                                 Change.secret.is_not(None)).values(secret=None)
+                            .execution_options(synchronize_session=False))
         rows = list(session.scalars(select(Change).where(Change.kiosk_id == kiosk_id, Change.seq > (after or 0))
                                     .order_by(Change.seq).limit(limit + 1)))
         more = len(rows) > limit
@@ -241,7 +279,10 @@ def changes_page(th: Townhall, kiosk_id: str, after: int | None, limit: int) -> 
         if not rows and after:
             cursor = min(after, session.scalar(select(func.max(Change.seq)).where(
                 Change.kiosk_id == kiosk_id)) or 0)
-        return [_with_pin(th, row) for row in rows], cursor, more
+        voided = _void_unseen_finished(session, kiosk_id, after or 0, rows)
+        served = [row for row in rows if row.change.get("type") != VOID
+                  and not (row.ref in voided and row.change.get("type") in ("reservation", "reservation.cancel"))]
+        return [_with_pin(th, row) for row in served], cursor, more
 
 
 def snapshot(th: Townhall, kiosk_id: str) -> tuple[int, list[dict]]:

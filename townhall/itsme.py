@@ -51,7 +51,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import RSAKey
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
-from townhall.config import ItsmeConfig
+from townhall.config import ItsmeConfig, secure_url
 from townhall.keys import KeyFileError, load_rp_key
 
 log = logging.getLogger(__name__)
@@ -67,6 +67,7 @@ ENCRYPTION_JWK_ALGORITHM = "RSA-OAEP-256"  # the "alg" published with the RP's e
 DISCOVERY_TTL = 3600.0
 CLOCK_SKEW = 60  # seconds of tolerance on iat/exp between the town hall and the OP
 MAX_ANSWER_BYTES = 256 * 1024
+ANSWER_SECONDS = 3  # an answer must arrive whole within this many times [itsme] timeout_seconds
 POLL_SECONDS = 2  # how often the kiosk is told to ask; itsme itself is asked only every `interval`
 SLOW_DOWN_SECONDS = 5
 FAILURES_BEFORE_UNAVAILABLE = 3  # transient errors in a row while polling before the session gives up
@@ -153,7 +154,10 @@ def configured_jwks(config: ItsmeConfig) -> dict:
 
 
 def _b64_json(segment: str):
-    return json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+    try:
+        return json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+    except RecursionError:  # nested deeper than Python's parser goes: not a header of ours
+        raise ValueError("nested too deeply") from None
 
 
 def decrypt_nested(token: str, key: RSAKey, what: str) -> str:
@@ -198,13 +202,17 @@ def verify_jws(token: str, jwks: dict, *, audience: str | None, issuer: str | No
         raise jwt.InvalidKeyError("no key of the JWK set matches the token's kid")
     last: Exception = jwt.InvalidSignatureError("no key verified the signature")
     for candidate in keys:
-        try:
+        try:  # a key of the set that is malformed or of another type is skipped, not the end of the search
             key = jwt.PyJWK.from_dict(candidate, algorithm=header["alg"]).key
+        except (jwt.PyJWKError, jwt.InvalidKeyError) as exc:
+            last = exc
+            continue
+        try:
             claims = jwt.decode(token, key=key, algorithms=[header["alg"]], audience=audience, issuer=issuer,
                                 options={"verify_exp": False, "verify_iat": False, "verify_nbf": False,
                                          "verify_aud": audience is not None, "verify_iss": issuer is not None,
                                          "require": list(require)})
-        except (jwt.InvalidSignatureError, jwt.PyJWKError) as exc:
+        except (jwt.InvalidSignatureError, jwt.InvalidKeyError) as exc:
             last = exc
             continue
         break
@@ -270,21 +278,38 @@ class ItsmeClient:
     # -- plumbing
 
     def _answer(self, method: str, url: str, **kwargs) -> httpx.Response:
+        """The OP's answer, read as it streams in: one that says or turns out to be over ``MAX_ANSWER_BYTES``
+        is dropped at that point (never read whole into memory), one that trickles in for longer than
+        ``ANSWER_SECONDS`` × the timeout too. Only https:// (or loopback http://) URLs are asked."""
+        path = urlsplit(url).path
+        if not secure_url(url):
+            raise ProtocolError(f"{path}: not an https:// URL")
+        deadline = time.monotonic() + ANSWER_SECONDS * self.config.timeout_seconds
         try:
-            response = self._http.request(method, url, **kwargs)
+            with self._http.stream(method, url, **kwargs) as response:
+                declared = response.headers.get("content-length", "")
+                if declared.isdigit() and int(declared) > MAX_ANSWER_BYTES:
+                    raise ProtocolError(f"{path}: answer of {int(declared)} bytes")
+                body = bytearray()
+                for chunk in response.iter_bytes():
+                    body += chunk
+                    if len(body) > MAX_ANSWER_BYTES:
+                        raise ProtocolError(f"{path}: answer of more than {MAX_ANSWER_BYTES} bytes")
+                    if time.monotonic() > deadline:
+                        raise ItsmeUnavailable(f"{path}: the answer takes too long to arrive")
         except httpx.HTTPError as exc:
-            raise ItsmeUnavailable(f"{urlsplit(url).path}: {type(exc).__name__}") from None
-        if len(response.content) > MAX_ANSWER_BYTES:
-            raise ProtocolError(f"{urlsplit(url).path}: answer of {len(response.content)} bytes")
+            raise ItsmeUnavailable(f"{path}: {type(exc).__name__}") from None
         if response.status_code >= 500:
-            raise ItsmeUnavailable(f"{urlsplit(url).path}: HTTP {response.status_code}")
-        return response
+            raise ItsmeUnavailable(f"{path}: HTTP {response.status_code}")
+        headers = [(k, v) for k, v in response.headers.multi_items()
+                   if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")]
+        return httpx.Response(response.status_code, headers=headers, content=bytes(body), request=response.request)
 
     @staticmethod
     def _json(response: httpx.Response, what: str) -> dict:
         try:
             body = response.json()
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nested absurdly deep
             body = None
         if not isinstance(body, dict):
             raise ProtocolError(f"{what}: HTTP {response.status_code}, answer is not a JSON object")
@@ -295,15 +320,20 @@ class ItsmeClient:
         with self._lock:
             if self._endpoints is not None and self._clock() - self._endpoints_at < DISCOVERY_TTL:
                 return self._endpoints
+        if not secure_url(self.issuer):
+            raise ProtocolError("discovery: the issuer is not an https:// URL")
         body = self._json(self._answer("GET", f"{self.issuer}/.well-known/openid-configuration"), "discovery")
-        if body.get("issuer", "").rstrip("/") != self.issuer:
+        if not isinstance(body.get("issuer"), str) or body["issuer"].rstrip("/") != self.issuer:
             raise ProtocolError("discovery: the document names another issuer")
         names = {"user_discovery": USER_DISCOVERY_KEY, "backchannel": "backchannel_authentication_endpoint",
                  "token": "token_endpoint", "userinfo": "userinfo_endpoint", "jwks_uri": "jwks_uri"}
         urls = {field_: body.get(key) for field_, key in names.items()}
-        missing = [names[f] for f, url in urls.items() if not isinstance(url, str) or not url.startswith("http")]
+        missing = [names[f] for f, url in urls.items() if not isinstance(url, str) or not url]
         if missing:
             raise ProtocolError(f"discovery: no {', '.join(missing)}")
+        insecure = [names[f] for f, url in urls.items() if not secure_url(url)]
+        if insecure:
+            raise ProtocolError(f"discovery: {', '.join(insecure)} not an https:// URL")
         modes = body.get("backchannel_token_delivery_modes_supported", ["poll"])
         if not isinstance(modes, list) or "poll" not in modes:
             raise ProtocolError("discovery: the OP does not offer CIBA poll mode")
@@ -340,7 +370,7 @@ class ItsmeClient:
             body = response.json()
             if isinstance(body, dict) and isinstance(body.get("error"), str):
                 error = body["error"][:60]
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             pass
         return ProtocolError(f"{what}: HTTP {response.status_code} {error or '(no error code)'}")
 
@@ -397,21 +427,33 @@ class ItsmeClient:
             return outcome, {}
         raise self._refused(response, "token")
 
-    def verify_id_token(self, id_token: str, auth_req_id: str) -> dict:
-        """OIDC Core 3.1.3.7 as CIBA uses it: signature against the OP's JWKS (fetched again once for an unknown
-        kid: the OP may have rotated), iss, aud (and azp when several), exp, iat; no nonce in CIBA. An encrypted
-        id_token (JWE) is decrypted first."""
-        id_token = self._open(id_token, "id_token")
+    def _verified(self, token: str, what: str, require: tuple[str, ...]) -> dict:
+        """A JWS from the OP checked against its JWKS, fetched again once for an unknown kid (the OP may have
+        rotated its keys); ``ProtocolError`` naming ``what`` otherwise."""
         for refresh in (False, True):
             try:
-                claims = verify_jws(id_token, self.jwks(refresh=refresh), audience=self.config.client_id,
-                                    issuer=self.issuer, now=self._clock(), require=("iss", "sub", "aud", "exp", "iat"))
-                break
+                return verify_jws(token, self.jwks(refresh=refresh), audience=self.config.client_id,
+                                  issuer=self.issuer, now=self._clock(), require=require)
             except jwt.InvalidKeyError:
                 if refresh:
-                    raise ProtocolError("id_token: signed with a key the OP does not publish") from None
+                    raise ProtocolError(f"{what}: signed with a key the OP does not publish") from None
             except jwt.PyJWTError as exc:
-                raise ProtocolError(f"id_token: {type(exc).__name__}") from None
+                raise ProtocolError(f"{what}: {type(exc).__name__}") from None
+            except RecursionError:
+                raise ProtocolError(f"{what}: nested too deeply") from None
+        raise AssertionError("unreachable")
+
+    def verify_id_token(self, id_token: str, auth_req_id: str) -> dict:
+        """OIDC Core 3.1.3.7 as CIBA uses it: signature against the OP's JWKS (fetched again once for an unknown
+        kid: the OP may have rotated), iss, aud (and azp when several), exp, iat; no nonce in CIBA; ``acr`` one
+        of the ``acr_values`` asked for (a lower level of assurance is refused). An encrypted id_token (JWE) is
+        decrypted first."""
+        id_token = self._open(id_token, "id_token")
+        claims = self._verified(id_token, "id_token", ("iss", "sub", "aud", "exp", "iat"))
+        acr = claims.get("acr")
+        if not isinstance(acr, str) or acr not in self.config.acr_values.split():
+            shown = repr(acr[:80]) if isinstance(acr, str) else "missing"
+            raise ProtocolError(f"id_token: acr {shown} is not the level asked for ({self.config.acr_values})")
         audience = claims["aud"]
         if isinstance(audience, list) and len(audience) > 1 and claims.get("azp") != self.config.client_id:
             raise ProtocolError("id_token: several audiences and azp is not this client")
@@ -427,12 +469,7 @@ class ItsmeClient:
         if response.status_code != 200:
             raise self._refused(response, "userinfo")
         if response.headers.get("content-type", "").split(";")[0].strip() == "application/jwt":
-            try:
-                claims = verify_jws(self._open(response.text.strip(), "userinfo"), self.jwks(),
-                                    audience=self.config.client_id, issuer=self.issuer, now=self._clock(),
-                                    require=("sub",))
-            except jwt.PyJWTError as exc:
-                raise ProtocolError(f"userinfo: {type(exc).__name__}") from None
+            claims = self._verified(self._open(response.text.strip(), "userinfo"), "userinfo", ("sub",))
         else:
             claims = self._json(response, "userinfo")
         if claims.get("sub") != subject:
@@ -483,6 +520,16 @@ class SessionTable:
     def add(self, session: LiveSession) -> None:
         with self._lock:
             self._sessions[session.id] = session
+
+    def add_superseding(self, session: LiveSession) -> list[LiveSession]:
+        """Add ``session`` and return the other pending sessions of its kiosk, which it supersedes (a kiosk runs
+        one at a time), in one step under the lock: of two starts racing, the later to arrive here supersedes
+        the other, so no two stay pending. The caller ends them."""
+        with self._lock:
+            earlier = [s for s in self._sessions.values()
+                       if s.kiosk_id == session.kiosk_id and s.status == "pending" and s.id != session.id]
+            self._sessions[session.id] = session
+        return earlier
 
     def get(self, session_id: str, kiosk_id: str) -> LiveSession:
         with self._lock:

@@ -14,7 +14,10 @@ public JWK with ``use: enc``), it answers userinfo as production itsme does, a J
 What the citizen does in the app is driven from outside: the Python methods ``scan``, ``confirm``, ``reject``,
 ``expire`` (and ``slow_down_next``, ``fail_next``), or the same under ``/_double/…`` over HTTP for the demo. A
 session is named by its discovery handle, by the QR text the kiosk shows, or left out (the newest one).
-``forge_userinfo_signature()`` makes it sign userinfo with a key it does not publish.
+``forge_userinfo_signature()`` makes it sign userinfo with a key it does not publish, ``rotate_userinfo_key()``
+with a new key it publishes at once; id_tokens carry the ``acr`` the RP asked for unless ``answer_acr(...)``
+(default: a lower level) says otherwise; ``answer_next(path, body)`` answers the next request to ``path`` with
+``body`` as it is (a malformed answer).
 
 Not for production: the ``/_double`` endpoints are unauthenticated and it holds everything in memory.
 """
@@ -54,6 +57,7 @@ from townhall.itsme import (
 )
 
 DEFAULT_CLAIM = "http://itsme.services/v2/claim/BENationalNumber"
+ACR_BASIC = "http://itsme.services/v2/claim/acr_basic"  # a lower level of assurance than the RP asks
 DEFAULT_KEY_ENCRYPTION = "RSA-OAEP"  # itsme's documented default, used unless the RP's JWK names another
 DEFAULT_CONTENT_ENCRYPTION = "A128CBC-HS256"
 
@@ -108,6 +112,9 @@ class ItsmeDouble:
         self._key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self.jwk = public_jwk(self._key)
         self._forger: rsa.RSAPrivateKey | None = None  # signs userinfo instead of _key (forge_userinfo_signature)
+        self._published: list[dict] = [self.jwk]  # the JWKS; rotate_userinfo_key adds its key
+        self._acr: str | None = None  # answer_acr: the acr put in id_tokens instead of the one asked for
+        self._raw: dict[str, tuple[bytes, str]] = {}  # answer_next: path -> the next answer's body, content type
         self._lock = threading.Lock()
         self.sessions: dict[str, DiscoverySession] = {}
         self.requests: dict[str, AuthRequest] = {}
@@ -173,6 +180,30 @@ class ItsmeDouble:
         """From now on userinfo is signed with a fresh key the double does not publish (a forged answer)."""
         with self._lock:
             self._forger = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+    def rotate_userinfo_key(self) -> None:
+        """From now on userinfo is signed with a fresh key that the double publishes at once (a key rotation the
+        RP has not seen yet; id_tokens stay signed with the old key)."""
+        with self._lock:
+            self._forger = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+            self._published.append(public_jwk(self._forger))
+
+    def answer_acr(self, acr: str | None = ACR_BASIC) -> None:
+        """From now on id_tokens carry ``acr`` (default: a lower level than asked; None: no acr claim) instead of
+        the ``acr_values`` the RP asked for."""
+        with self._lock:
+            self._acr = acr or ""
+
+    def answer_next(self, path: str, body: bytes, content_type: str = "application/json") -> None:
+        """The next request to ``path`` (``/token``, ``/userinfo``, ``/jwks``…) gets ``body`` as it is, with HTTP
+        200: a malformed or hostile answer."""
+        with self._lock:
+            self._raw[path] = (body, content_type)
+
+    def _raw_answer(self, path: str) -> Response | None:
+        with self._lock:
+            raw = self._raw.pop(path, None)
+        return None if raw is None else Response(raw[0], media_type=raw[1])
 
     def fail_next(self, count: int = 1) -> None:
         """The next ``count`` token requests get a 503 (an itsme outage)."""
@@ -244,9 +275,13 @@ class ItsmeDouble:
                     "id_token_signing_alg_values_supported": ["RS256"],
                     "claims_supported": ["sub", self.claim]}
 
+        @app.middleware("http")
+        async def raw_answers(request: Request, call_next):
+            return self._raw_answer(request.url.path) or await call_next(request)
+
         @app.get("/jwks")
         def jwks() -> dict:
-            return {"keys": [self.jwk]}
+            return {"keys": list(self._published)}
 
         @app.post("/user-discovery")
         async def user_discovery(request: Request) -> Response:
@@ -320,9 +355,13 @@ class ItsmeDouble:
                 subject = self._subject(pending.national_number)
                 access = secrets.token_urlsafe(32)
                 self._access[access] = (subject, pending.national_number, now + 300)
-                id_token = self._sign({"iss": self.issuer, "sub": subject, "aud": self.client_id, "iat": int(now),
-                                       "exp": int(now) + 300, "auth_time": int(now), "acr": pending.acr_values,
-                                       AUTH_REQ_ID_CLAIM: pending.auth_req_id})
+                claims = {"iss": self.issuer, "sub": subject, "aud": self.client_id, "iat": int(now),
+                          "exp": int(now) + 300, "auth_time": int(now), "acr": pending.acr_values,
+                          AUTH_REQ_ID_CLAIM: pending.auth_req_id}
+                if self._acr is not None:  # answer_acr: another level than the one asked for, or none
+                    claims.pop("acr")
+                    claims.update({"acr": self._acr} if self._acr else {})
+                id_token = self._sign(claims)
                 if self.encrypt_id_token:
                     id_token = self._encrypt(id_token)
                 return JSONResponse({"access_token": access, "token_type": "Bearer", "expires_in": 300,

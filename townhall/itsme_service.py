@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import logging
 import secrets
+from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from townhall import services
 from townhall.itsme import (
@@ -28,6 +29,7 @@ from townhall.itsme import (
     utc,
 )
 from townhall.models import ItsmeSession, Kiosk, Product, Reservation, ReservationIdentity
+from townhall.ratelimit import RateLimiter
 
 log = logging.getLogger(__name__)
 
@@ -38,11 +40,21 @@ class NotStrong(Exception):
     """The reservation is not one itsme can be used for (not a strong product, or no national number on file)."""
 
 
+class TooManyStarts(Exception):
+    """The kiosk opened more sessions than ``[itsme] starts_per_minute``; ``wait``: seconds until it may again."""
+
+    def __init__(self, wait: float) -> None:
+        super().__init__(f"too many itsme sessions; ask again in {int(wait)} s")
+        self.wait = int(wait)
+
+
 class ItsmeService:
     def __init__(self, th, client: ItsmeClient | None) -> None:
         self.th = th
         self.client = client
         self.sessions = SessionTable()
+        cap = th.config.itsme.starts_per_minute
+        self.starts = RateLimiter(cap / 60.0, cap, clock=th.clock)  # per kiosk: each start costs itsme calls
 
     @classmethod
     def from_config(cls, th) -> ItsmeService:
@@ -62,7 +74,13 @@ class ItsmeService:
     # ---- the three kiosk operations ----------------------------------------------------------------------
 
     def start(self, kiosk_id: str, reservation_id: str) -> Started:
-        """Raises ``services.ServiceError`` (unknown reservation), ``NotStrong`` or ``ItsmeUnavailable``."""
+        """Raises ``TooManyStarts``, ``services.ServiceError`` (unknown reservation), ``NotStrong`` or
+        ``ItsmeUnavailable``."""
+        wait = self.starts.take(kiosk_id)
+        if wait:
+            log.warning("itsme: kiosk %s opens sessions faster than %d a minute; refused for %d s", kiosk_id,
+                        self.th.config.itsme.starts_per_minute, wait)
+            raise TooManyStarts(wait)
         self._check_reservation(kiosk_id, reservation_id)
         if self.client is None:
             raise ItsmeUnavailable("itsme is not configured ([itsme] section)")
@@ -78,13 +96,20 @@ class ItsmeService:
             log.warning("itsme session for reservation %s at kiosk %s not started: %s", reservation_id, kiosk_id,
                         exc)
             raise
+        except Exception as exc:  # an answer no check foresaw: itsme is unavailable, the API never a 500
+            log.warning("itsme session for reservation %s at kiosk %s not started: unexpected %s",
+                        reservation_id, kiosk_id, type(exc).__name__)
+            raise ItsmeUnavailable(f"unexpected {type(exc).__name__}") from None
         lifetime = min(float(self.th.config.itsme.session_seconds), discovery.expires_in, pending.expires_in)
         session = LiveSession(id=secrets.token_urlsafe(18), kiosk_id=kiosk_id, reservation_id=reservation_id,
                               auth_req_id=pending.auth_req_id, expires_at=now + lifetime, interval=pending.interval,
                               next_poll_at=now + pending.interval)
         with self.th.transaction() as db:
             db.add(ItsmeSession(id=session.id, kiosk_id=kiosk_id, reservation_id=reservation_id, started_at=utc(now)))
-        self.sessions.add(session)
+        for earlier in self.sessions.add_superseding(session):  # a start that raced this one
+            with earlier.busy:
+                if earlier.status == "pending":
+                    self._finish(earlier, "cancelled", "superseded by a new session of the kiosk")
         self.sessions.purge(now)
         log.info("itsme session %s started for reservation %s at kiosk %s", session.id, reservation_id, kiosk_id)
         return Started(session.id, discovery.qr, utc(session.expires_at), POLL_SECONDS)
@@ -120,6 +145,8 @@ class ItsmeService:
                 raise NotStrong("the reservation is not for a product that needs strong identification")
             if reservation.status not in OPEN_FOR_PICKUP:
                 raise NotStrong(f"the reservation is {reservation.status}")
+            if reservation.expires_at is not None and reservation.expires_at <= self.th.now():
+                raise NotStrong("the reservation has expired")
             if db.get(ReservationIdentity, reservation_id) is None:
                 raise NotStrong("the reservation names no national register number")
 
@@ -151,6 +178,9 @@ class ItsmeService:
             else:
                 log.warning("itsme session %s: %s; asking again in %.0f s", session.id, exc, session.interval)
             return
+        except Exception as exc:  # an answer no check foresaw ends the session, never the request with a 500
+            self._finish(session, "unavailable", f"token: unexpected {type(exc).__name__}")
+            return
         session.failures = 0
         if outcome == "pending":
             session.next_poll_at = now + session.interval
@@ -170,6 +200,9 @@ class ItsmeService:
             info = self.client.userinfo(tokens["access_token"], claims["sub"])
         except ItsmeUnavailable as exc:  # the tokens were handed out once: there is no asking again
             self._finish(session, "unavailable", str(exc))
+            return
+        except Exception as exc:  # an answer no check foresaw: unavailable, never a 500 (the type only is kept)
+            self._finish(session, "unavailable", f"id_token or userinfo: unexpected {type(exc).__name__}")
             return
         number = info.get(claim)
         if not isinstance(number, str) or not number:
@@ -201,6 +234,18 @@ class ItsmeService:
         else:
             log.info("itsme session %s (reservation %s, kiosk %s): %s", session.id, session.reservation_id,
                      session.kiosk_id, outcome)
+
+
+def prune_audit(th) -> int:
+    """The ``itsme_sessions`` audit keeps ``[itsme] audit_days`` (180) days: older rows are deleted (at start and
+    hourly, ``Townhall.housekeeping``). Returns how many."""
+    cutoff = th.now() - timedelta(days=th.config.itsme.audit_days)
+    with th.transaction() as db:
+        count = db.execute(delete(ItsmeSession).where(ItsmeSession.started_at < cutoff)
+                           .execution_options(synchronize_session=False)).rowcount or 0
+    if count:
+        log.info("itsme audit: deleted %d sessions older than %d days", count, th.config.itsme.audit_days)
+    return count
 
 
 def recent_sessions(th, kiosk_id: str | None = None, limit: int = 50) -> list[ItsmeSession]:

@@ -6,6 +6,7 @@ to the functions of ``townhall.services``. No module-level singletons.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -20,6 +21,8 @@ from townhall.models import Base
 from townhall.notify import Mailer
 from townhall.ratelimit import RateLimiter
 
+HOUSEKEEPING_SECONDS = 3600.0  # the retention limits are applied at start, then at most this often
+
 
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
@@ -31,6 +34,8 @@ def make_engine(url: str) -> Engine:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=FULL")
             cursor.execute("PRAGMA foreign_keys=ON")
+            # an erased PIN or national number is overwritten with zeros, not left in the page's free space
+            cursor.execute("PRAGMA secure_delete=ON")
             cursor.close()
             # SQLAlchemy begins transactions itself (below), not the driver, which starts none for a SELECT
             dbapi_connection.isolation_level = None
@@ -67,6 +72,8 @@ class Townhall:
         from townhall.itsme_service import ItsmeService  # it needs the services, which need this module
 
         self.itsme = ItsmeService.from_config(self)
+        self._housekeeping_at: float | None = None
+        self._housekeeping_lock = threading.Lock()
 
     def now(self) -> datetime:
         return datetime.fromtimestamp(self.clock(), UTC)
@@ -76,6 +83,22 @@ class Townhall:
         """One unit of work: committed on success, rolled back on any exception."""
         with self.sessions() as session, session.begin():
             yield session
+
+    def housekeeping(self, *, force: bool = False) -> None:
+        """The retention limits (docs/townhall.md): sealed secrets older than ``sync.sealed_secret_days``, the
+        itsme audit older than ``itsme.audit_days``. Run at start (``create_app``) and then from the kiosks' feed
+        requests at most once an hour: no thread of the server's own."""
+        now = self.clock()
+        with self._housekeeping_lock:
+            last = self._housekeeping_at
+            if not force and last is not None and 0 <= now - last < HOUSEKEEPING_SECONDS:
+                return
+            self._housekeeping_at = now
+        from townhall.itsme_service import prune_audit  # they need this module
+        from townhall.services import erase_stale_secrets
+
+        erase_stale_secrets(self)
+        prune_audit(self)
 
     def close(self) -> None:
         self.itsme.close()

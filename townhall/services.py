@@ -16,7 +16,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, object_session
 
 from kioskd import tokens
@@ -564,13 +564,40 @@ def _open_reservation(session: Session, reservation_id: str) -> Reservation:
 
 def forget_pin(reservation: Reservation) -> None:
     """A finished reservation needs its PIN no more: the sealed copy and the uniqueness digest go, and so do
-    the keyed hashes of the national numbers that itsme answers were matched against."""
+    the keyed hashes of the national numbers that itsme answers were matched against, and whatever is still
+    sealed in its feed rows (PIN, national numbers) — also in rows the kiosk has not confirmed, or never pulled:
+    a kiosk that stays away must not leave them readable here. A kiosk that never had the reservation does not
+    miss them: ``exchange.changes_page`` voids the rows of a finished reservation it never got (docs/itsme.md,
+    "National numbers")."""
     reservation.pin_sealed = None
     reservation.pin_digest = None
     session = object_session(reservation)
-    identity = session.get(ReservationIdentity, reservation.id) if session is not None else None
+    if session is None:
+        return
+    identity = session.get(ReservationIdentity, reservation.id)
     if identity is not None:
         session.delete(identity)
+    session.execute(update(Change).where(Change.kiosk_id == reservation.kiosk_id, Change.ref == reservation.id,
+                                         Change.secret.is_not(None)).values(secret=None)
+                    .execution_options(synchronize_session=False))
+    for row in session.identity_map.values():  # rows of this reservation already loaded in the session
+        if isinstance(row, Change) and row.kiosk_id == reservation.kiosk_id and row.ref == reservation.id:
+            session.expire(row, ["secret"])
+
+
+def erase_stale_secrets(th: Townhall) -> int:
+    """The retention limit of sealed secrets (``sync.sealed_secret_days``): a feed row's PIN and national numbers
+    that its kiosk has not confirmed within that many days are erased (the kiosk then gets the row without them;
+    staff send the reservation again, typing the holder's number, or give the badge a new PIN). Returns how many
+    rows were erased."""
+    cutoff = th.now() - timedelta(days=th.config.sealed_secret_days)
+    with th.transaction() as session:
+        result = session.execute(update(Change).where(Change.secret.is_not(None), Change.created_at < cutoff)
+                                 .values(secret=None).execution_options(synchronize_session=False))
+        count = result.rowcount or 0
+    if count:
+        log.info("erased the sealed secrets of %d feed rows older than %d days", count, th.config.sealed_secret_days)
+    return count
 
 
 def cancel_reservation(th: Townhall, reservation_id: str, *, by: str | None = None) -> ReservationView:

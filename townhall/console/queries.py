@@ -118,6 +118,8 @@ def _mentions(payload: dict, reservation_id: str) -> bool:
 
 def _change_label(change: dict) -> str:
     kind = change.get("type")
+    if kind == "void":
+        return "withdrawn from the feed: finished before the kiosk had it"
     if kind == "reservation.cancel":
         return "cancellation sent to the kiosk"
     if kind == "reservation":
