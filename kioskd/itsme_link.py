@@ -26,7 +26,7 @@ import httpx
 
 from kioskd import __version__
 from kioskd.events import ITSME_OUTCOMES, ItsmeResult, ItsmeStarted
-from kioskd.sync import API
+from kioskd.sync import API, read_capped
 
 log = logging.getLogger(__name__)
 
@@ -190,15 +190,7 @@ class ItsmeLink:
     def _call(self, http: httpx.Client, method: str, path: str, body: dict | None, expected: int) -> object:
         try:
             with http.stream(method, path, json=body) as response:
-                declared = response.headers.get("content-length", "")
-                if declared.isdecimal() and int(declared) > MAX_ANSWER_BYTES:
-                    raise Unusable(f"{method} {path}: answer of {declared} bytes")
-                chunks, size = [], 0
-                for chunk in response.iter_bytes():
-                    size += len(chunk)
-                    if size > MAX_ANSWER_BYTES:
-                        raise Unusable(f"{method} {path}: answer larger than {MAX_ANSWER_BYTES} bytes")
-                    chunks.append(chunk)
+                content = read_capped(response, MAX_ANSWER_BYTES, lambda why: Unusable(f"{method} {path}: {why}"))
                 status = response.status_code
         except httpx.HTTPError as exc:
             raise Transient(f"{method} {path}: {type(exc).__name__}") from None
@@ -206,7 +198,7 @@ class ItsmeLink:
             kind = Transient if status >= 500 or status == 429 else Unusable
             raise kind(f"{method} {path}: HTTP {status}")
         try:
-            return json.loads(b"".join(chunks))
+            return json.loads(content)
         except (ValueError, RecursionError):
             raise Unusable(f"{method} {path}: answer is not JSON") from None
 

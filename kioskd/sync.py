@@ -52,6 +52,21 @@ CATCH_UP_AFTER_SECONDS = 26 * 3600  # a kiosk that missed its nightly reconcilia
 SNAPSHOT_KEYS = {"reservation": "id", "product": "code", "badge": "uid"}
 
 
+
+def read_capped(response: httpx.Response, cap: int, error: Callable[[str], Exception]) -> bytes:
+    """A streamed answer's body, refused (``error(why)`` raised) as soon as it is declared or grows larger than
+    ``cap`` bytes: a broken or hostile server cannot make the kiosk hold more than that in memory."""
+    declared = response.headers.get("content-length", "")
+    if declared.isdecimal() and int(declared) > cap:
+        raise error(f"answer of {declared} bytes, more than the {cap} allowed")
+    chunks, size = [], 0
+    for chunk in response.iter_bytes():
+        size += len(chunk)
+        if size > cap:
+            raise error(f"answer larger than the {cap} bytes allowed; dropped")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
 class BadResponse(Exception):
     """The server answered, but not as the contract says: nothing of the answer is used."""
 
@@ -520,22 +535,13 @@ class SyncClient:
                 status = response.status_code
                 if status == 429 or status >= 500 or status == 401:
                     raise self._refusal(status, response)
-                declared = response.headers.get("content-length", "")
-                if declared.isdecimal() and int(declared) > cap:
-                    raise BadResponse(f"{path}: answer of {declared} bytes, more than the {cap} allowed")
-                chunks, size = [], 0
-                for chunk in response.iter_bytes():
-                    size += len(chunk)
-                    if size > cap:
-                        raise BadResponse(f"{path}: answer larger than the {cap} bytes allowed; dropped")
-                    chunks.append(chunk)
+                content = read_capped(response, cap, lambda why: BadResponse(f"{path}: {why}"))
         except httpx.TimeoutException as exc:
             self._reconnect()
             raise LinkDown(f"{method} {path}: timed out ({type(exc).__name__})") from None
         except (httpx.TransportError, httpx.DecodingError) as exc:
             self._reconnect()
             raise LinkDown(f"{method} {path}: {type(exc).__name__}: {exc}") from None
-        content = b"".join(chunks)
         if status != 200:
             raise BadResponse(f"{method} {path}: HTTP {status}{_error_code(content)}")
         try:

@@ -11,15 +11,14 @@ from ctypes import byref, c_int, c_void_p, cast, string_at
 
 import cv2
 import numpy as np
-import qrcode
 from pyzbar import wrapper as zbar
 from pyzbar.pyzbar import ZBarSymbol
-from qrcode.exceptions import DataOverflowError
+
+from kioskd.qrcodes import QUIET_ZONE_MODULES, qr_matrix
 
 log = logging.getLogger(__name__)
 
 BACKGROUND = 200  # light grey around the code, like a phone screen in a dim reader slot
-QUIET_ZONE_MODULES = 4  # what the QR standard asks for; less makes decoders miss codes
 _Y800 = int.from_bytes(b"Y800", "little")  # zbar's fourcc for 8-bit greyscale
 
 
@@ -137,13 +136,7 @@ def render_qr(text: str, *, width: int = 640, height: int = 480, box_size: int |
     """
     if width < 1 or height < 1:
         raise ValueError(f"frame size must be positive, got {width}x{height}")
-    code = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, box_size=1, border=QUIET_ZONE_MODULES)
-    try:
-        code.add_data(text.encode("utf-8"))
-        code.make(fit=True)
-    except (DataOverflowError, ValueError):  # qrcode 5 reports overflow as an invalid version 41
-        raise ValueError(f"text of {len(text.encode('utf-8'))} bytes does not fit in a QR code") from None
-    modules = np.array(code.get_matrix(), dtype=bool)
+    modules = np.array(qr_matrix(text, QUIET_ZONE_MODULES), dtype=bool)
     size = modules.shape[0]
     box = box_size if box_size is not None else min(width, height) // size
     if box < 1 or box * size > min(width, height):

@@ -10,10 +10,8 @@ from __future__ import annotations
 import math
 from functools import lru_cache
 
-import qrcode
-from qrcode.exceptions import DataOverflowError
+from kioskd.qrcodes import QUIET_ZONE_MODULES, qr_matrix
 
-QUIET_ZONE_MODULES = 4
 MIN_SIDE_MM = 35.0  # a phone at arm's length reads a code this size from a screen at once
 MAX_SIDE_MM = 70.0  # larger only makes the phone step back
 
@@ -21,13 +19,7 @@ MAX_SIDE_MM = 70.0  # larger only makes the phone step back
 @lru_cache(maxsize=16)
 def modules(text: str) -> tuple[tuple[bool, ...], ...]:
     """Rows of dark (True) and light modules, quiet zone included; ValueError if ``text`` is too long."""
-    code = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, box_size=1, border=QUIET_ZONE_MODULES)
-    try:
-        code.add_data(text.encode("utf-8"))
-        code.make(fit=True)
-    except (DataOverflowError, ValueError):  # qrcode 5 reports overflow as an invalid version 41
-        raise ValueError(f"text of {len(text.encode('utf-8'))} bytes does not fit in a QR code") from None
-    return tuple(tuple(bool(cell) for cell in row) for row in code.get_matrix())
+    return tuple(tuple(bool(cell) for cell in row) for row in qr_matrix(text, QUIET_ZONE_MODULES))
 
 
 def module_count(text: str) -> int:
