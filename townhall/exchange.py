@@ -265,8 +265,10 @@ def changes_page(th: Townhall, kiosk_id: str, after: int | None, limit: int) -> 
     that finished before the kiosk had any of them are voided (``_void_unseen_finished``): the cursor moves past
     them, but they are not served.
     """
+    # No feed lock here: a pull never waits for a staff transaction in flight (writers take the lock, so their
+    # rows commit in sequence order). A cancellation committing while this page is read is consistent either
+    # way: read before it, the reservation is served and the cancel follows; after it, all its rows are voided.
     with th.transaction() as session:
-        lock_feed(session, kiosk_id)  # a cancellation commits wholly before or after this page
         if after:
             session.execute(update(Change).where(Change.kiosk_id == kiosk_id, Change.seq <= after,
                                                  Change.secret.is_not(None)).values(secret=None)
