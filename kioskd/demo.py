@@ -383,7 +383,7 @@ def with_townhall(config: str, kiosk_dir: Path, server_dir: Path, *, port: int =
                 shutil.rmtree(directory)
     # the itsme service itself is played by a protocol double in this process (never the real itsme): the
     # town hall talks CIBA to it over HTTP, and the panel's "itsme" buttons act as the citizen's app
-    _, itsme_app = start_itsme_double(server_dir / "itsme-rp.key")
+    _, itsme_app = start_itsme_double(server_dir.resolve() / "itsme-rp.key")
     server = DemoTownhall(server_dir, kiosk_id=kiosk_id, sim_key=Path(config).parent / SIM_PRIVATE_KEY, port=port,
                           itsme=itsme_app.townhall_section)
     server.itsme_app = itsme_app

@@ -22,8 +22,9 @@ RUNNING = re.compile(r"Town hall running: (http://127\.0\.0\.1:(\d+))/console/ {
 def _tour(tmp_path, *extra):
     env = {**os.environ, "SDL_VIDEODRIVER": "dummy", "DISPLAY": ""}
     out = tmp_path / "shots"
+    # a data folder relative to the working directory, as `make demo` gives it (var/demo)
     result = subprocess.run([sys.executable, "-m", "kioskd.demo", "--config", str(SIM_CONFIG), "--data-dir",
-                             str(tmp_path / "data"), "--out", str(out), *extra], cwd=ROOT, env=env,
+                             "data", "--out", str(out), *extra], cwd=tmp_path, env=env,
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"screenshots written to {out}" in result.stdout
