@@ -21,12 +21,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-
-import httpx
+from typing import TYPE_CHECKING
 
 from kioskd import __version__
 from kioskd.events import ITSME_OUTCOMES, ItsmeResult, ItsmeStarted
-from kioskd.sync import API, read_capped
+
+if TYPE_CHECKING:  # httpx (and the sync client) load only when the real link is used: the Sim twin starts faster
+    import httpx
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +133,10 @@ class ItsmeLink:
     # ---- the worker --------------------------------------------------------------------------------------
 
     def _client(self) -> httpx.Client:
+        import httpx
+
+        from kioskd.sync import API
+
         return httpx.Client(base_url=self._base_url + API, transport=self._transport, verify=self._verify,
                             follow_redirects=False, timeout=self._timeout,
                             headers={"Authorization": f"Bearer {self._token}", "Accept": "application/json",
@@ -188,6 +193,10 @@ class ItsmeLink:
                 return
 
     def _call(self, http: httpx.Client, method: str, path: str, body: dict | None, expected: int) -> object:
+        import httpx
+
+        from kioskd.sync import read_capped
+
         try:
             with http.stream(method, path, json=body) as response:
                 content = read_capped(response, MAX_ANSWER_BYTES, lambda why: Unusable(f"{method} {path}: {why}"))
@@ -203,6 +212,8 @@ class ItsmeLink:
             raise Unusable(f"{method} {path}: answer is not JSON") from None
 
     def _delete(self, http: httpx.Client, session_id: str) -> None:
+        import httpx
+
         try:
             http.delete(f"/itsme/sessions/{session_id}")
         except httpx.HTTPError as exc:
