@@ -67,7 +67,7 @@ class IdentityProofs:
 
     def start_itsme(self, e: fx.StartItsme) -> ItsmeResult | None:
         if self.itsme is None:
-            return ItsmeResult("", "unavailable")
+            return ItsmeResult("", "unavailable", e.reservation_id)
         self.itsme.start(e.reservation_id)
         return None
 

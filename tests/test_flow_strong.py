@@ -230,3 +230,10 @@ def test_no_sequence_without_a_matching_proof_opens_the_locker(events):
         state, effects = BOTH.step(state, event, NOW)
         assert not releases(effects), (event, state.phase)
         assert not [e for e in effects if isinstance(e, fx.RecordItsme) and e.matched], (event, state.phase)
+
+
+def test_a_town_hall_that_never_opens_the_session_is_unavailable_not_a_hang():
+    state, effects = run(ITSME_ONLY, checking(), Identified(PASSPORT, "pin"))
+    assert fx.StartTimer("itsme_wait", 60) in effects
+    state, effects = run(ITSME_ONLY, state, TimerFired("itsme_wait"))
+    assert state.error == "itsme_unavailable" and fx.CancelItsme() in effects

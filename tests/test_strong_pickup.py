@@ -14,6 +14,19 @@ def passport(**extra):
     return reservation(**{**fields, **extra})
 
 
+def kiosk_with_reader(tmp_path, *, pin_pad: bool):
+    """The harness on the simulator's config with ``eid.pin_pad`` set as asked."""
+    from pathlib import Path
+
+    from kioskd.sim import Harness
+
+    text = Path(SIM_CONFIG).read_text(encoding="utf-8")
+    assert "pin_pad = false" in text
+    config = tmp_path / "reader.toml"
+    config.write_text(text.replace("pin_pad = false", f"pin_pad = {str(pin_pad).lower()}"), encoding="utf-8")
+    return Harness(config=config, data_dir=tmp_path / "data", start=NOW)
+
+
 def name_the_reservation(k, code="61729054"):
     k.press("pickup")
     k.press("method:pin")
@@ -209,15 +222,7 @@ def test_no_pcsc_service_hides_the_eid_and_service_mode_says_why(tmp_path):
 def test_pin_pad_reader_verifies_once_and_never_retries_by_itself(tmp_path):
     """With ``eid.pin_pad``, the card PIN is typed on the reader: a wrong one is sent once, the tries left are
     shown, and only the citizen's own "try again" sends another."""
-    from pathlib import Path
-
-    from kioskd.sim import Harness
-
-    text = Path(SIM_CONFIG).read_text(encoding="utf-8").replace("pin_pad = false", "pin_pad = true")
-    assert "pin_pad = true" in text
-    config = tmp_path / "pinpad.toml"
-    config.write_text(text, encoding="utf-8")
-    with Harness(config=config, data_dir=tmp_path / "data", start=NOW) as k:
+    with kiosk_with_reader(tmp_path, pin_pad=True) as k:
         k.load([passport()])
         name_the_reservation(k)
         k.press("prove:eid")
@@ -290,14 +295,7 @@ def test_a_cloned_card_is_refused_only_where_the_chip_must_sign(tmp_path, pin_pa
     """A copy of a genuine card's files passes the signature check; with a PIN pad the chip must also sign a
     fresh challenge with its own key, which a copy cannot. The limit without a PIN pad is asserted, not hidden
     (docs/identity.md, "What the eID proves")."""
-    from pathlib import Path
-
-    from kioskd.sim import Harness
-
-    text = Path(SIM_CONFIG).read_text(encoding="utf-8").replace("pin_pad = false", f"pin_pad = {str(pin_pad).lower()}")
-    config = tmp_path / "reader.toml"
-    config.write_text(text, encoding="utf-8")
-    with Harness(config=config, data_dir=tmp_path / "data", start=NOW) as k:
+    with kiosk_with_reader(tmp_path, pin_pad=pin_pad) as k:
         k.load([passport()])
         name_the_reservation(k)
         k.press("prove:eid")
@@ -306,3 +304,13 @@ def test_a_cloned_card_is_refused_only_where_the_chip_must_sign(tmp_path, pin_pa
             assert k.kiosk.state.error == "card_forged" and k.released == []
         else:
             assert k.released == [(5, NOW)]
+
+
+def test_itsme_configured_without_a_link_says_unavailable(kiosk):
+    """The town hall link could not be made (e.g. no sync token): choosing itsme answers at once."""
+    k = kiosk
+    k.kiosk.runner.proofs.itsme = None
+    k.load([passport()])
+    name_the_reservation(k)
+    k.press("prove:itsme")
+    assert k.screen == "error" and k.kiosk.state.error == "itsme_unavailable" and k.released == []

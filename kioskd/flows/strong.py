@@ -31,6 +31,7 @@ CARD_READ, ITSME_WAIT = "card_read", "itsme_wait"
 CARD_READ_SECONDS = 20  # reading and verifying a card takes a second or two; this is the "stuck" limit
 CARD_PIN_SECONDS = 60  # with a PIN pad the reader itself gives the citizen about 30 s to type
 ITSME_GRACE_SECONDS = 15  # past the session's expiry without word from the town hall: give up
+ITSME_START_SECONDS = 60  # no session from the town hall in this long (the link retries slow answers): give up
 
 CARD_FAILURES = {"forged": "card_forged", "unreadable": "card_unreadable", "wrong_pin": "card_wrong_pin",
                  "pin_blocked": "card_pin_blocked", "pin_cancelled": "card_pin_cancelled"}
@@ -79,8 +80,9 @@ def _start_method(flow: PickupFlow, s: PickupState, method: str) -> Result:
             return _read(flow, s)
         return replace(s, phase=_phase("EID_INSERT"), error=None), [
             fx.StartTimer("inactivity", flow.settings.inactivity_seconds)]
+    # until the town hall answers with a session (whose expiry then sets the limit), this is the limit
     return replace(s, phase=_phase("ITSME"), error=None, itsme_qr=None, itsme_session=None), [
-        fx.CancelTimer("inactivity"), fx.StartItsme(s.reservation_id)]
+        fx.CancelTimer("inactivity"), fx.StartTimer(ITSME_WAIT, ITSME_START_SECONDS), fx.StartItsme(s.reservation_id)]
 
 
 def _read(flow: PickupFlow, s: PickupState) -> Result:
@@ -190,7 +192,8 @@ def itsme_result(flow: PickupFlow, s: PickupState, e: ItsmeResult, now: float) -
 def itsme_timer(flow: PickupFlow, s: PickupState, e, now: float) -> Result:
     if e.name != ITSME_WAIT:
         return s, []
-    new, effects = flow.fail(replace(s, itsme_qr=None, itsme_session=None), "itsme_expired")
+    reason = "itsme_expired" if s.itsme_session else "itsme_unavailable"  # no session ever came: not reachable
+    new, effects = flow.fail(replace(s, itsme_qr=None, itsme_session=None), reason)
     return new, [fx.CancelItsme(), *effects]
 
 
